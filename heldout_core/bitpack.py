@@ -1,0 +1,43 @@
+"""Bit-packing of 0/1 run records, example-major.
+
+A (R runs, n examples) boolean matrix is stored as (n, W) ``uint64`` words with
+``W = ceil(R / 64)``: bit ``r % 64`` of word ``r // 64`` in row ``i`` is the value for run ``r``
+and example ``i``. Padding bits past run R-1 are always zero, so popcounts over a row count runs.
+This is the layout the kernels read: one row per example, words contiguous over runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WORD_BITS = 64
+
+
+def n_words(n_runs: int) -> int:
+    """Number of 64-bit words that hold ``n_runs`` bits."""
+    return (int(n_runs) + WORD_BITS - 1) // WORD_BITS
+
+
+def pack_runs(matrix: np.ndarray) -> np.ndarray:
+    """Pack a boolean (R, n) matrix into (n, ceil(R/64)) uint64 words, example-major."""
+    matrix = np.asarray(matrix, dtype=bool)
+    n_runs, n = matrix.shape
+    w = n_words(n_runs)
+    packed = np.packbits(matrix.T, axis=1, bitorder="little")  # (n, ceil(R/8)) uint8
+    padded = np.zeros((n, w * 8), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return padded.view("<u8").astype(np.uint64, copy=False).reshape(n, w)
+
+
+def unpack_runs(words: np.ndarray, n_runs: int) -> np.ndarray:
+    """Inverse of :func:`pack_runs`: (n, W) uint64 words -> boolean (R, n) matrix."""
+    words = np.ascontiguousarray(words, dtype="<u8")
+    n = words.shape[0]
+    as_bytes = words.view(np.uint8).reshape(n, -1)
+    bits = np.unpackbits(as_bytes, axis=1, count=n_runs, bitorder="little")
+    return bits.T.astype(bool)
+
+
+def select_runs(words: np.ndarray, n_runs: int, runs: np.ndarray) -> np.ndarray:
+    """Repack only the given runs (indices into 0..R-1, in the given order)."""
+    return pack_runs(unpack_runs(words, n_runs)[np.asarray(runs, dtype=np.int64)])
