@@ -33,7 +33,7 @@ def unpack_runs(words: np.ndarray, n_runs: int) -> np.ndarray:
     """Inverse of :func:`pack_runs`: (n, W) uint64 words -> boolean (R, n) matrix."""
     words = np.ascontiguousarray(words, dtype="<u8")
     n = words.shape[0]
-    as_bytes = words.view(np.uint8).reshape(n, -1)
+    as_bytes = words.view(np.uint8).reshape(n, words.shape[1] * 8)
     bits = np.unpackbits(as_bytes, axis=1, count=n_runs, bitorder="little")
     return bits.T.astype(bool)
 

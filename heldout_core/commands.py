@@ -123,6 +123,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     loading: list[Progress] = []
 
     def on_file(done: int, total: int) -> None:
+        if total < 200:  # small jobs finish before progress would tell anything
+            return
         if not loading:
             loading.append(Progress(total, "loading", unit="files", log_every=5.0))
         loading[0].update(done - loading[0].done)
@@ -140,7 +142,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     ratio = float(one.ratios[0])
     options = dict(confidence=args.confidence, method=args.method, n_boot=args.n_boot, seed=args.seed)
     print(f"{runs!r}; memorization and influence at ratio {ratio:g} ({one.n_runs} runs)")
-    steps = Progress(5, "estimating", unit="steps", log_every=5.0)
+    large = one.n_runs * one.n_train * max(one.n_test, 1) > 10**10
+    steps = Progress(5, "estimating", unit="steps", log_every=5.0, stream=None if large else io.StringIO())
 
     mem = memorization(one, **options)
     save_npz_atomic(args.out / "memorization.npz", estimate=mem.estimate, ci_low=mem.ci_low, ci_high=mem.ci_high,

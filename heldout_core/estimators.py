@@ -56,10 +56,13 @@ def _runs_iv(runs, *, needs_test: bool = False, one_ratio: bool = True) -> RunSe
     return runs
 
 
-def _pairs_intervals(correct_in, n_in, correct_out, n_out, spec: IntervalSpec):
+def _pairs_intervals(correct_in, n_in, correct_out, n_out, spec: IntervalSpec, streams):
+    """Difference-of-proportions intervals for arrays of counts of any shape; ``streams`` (same
+    shape) identifies each statistic for the bootstrap (see weighted_proportion_intervals)."""
     shape = np.shape(correct_in)
     counts = lambda *a: np.stack([np.ravel(x) for x in a], axis=-1)  # noqa: E731
-    iv = weighted_proportion_intervals(counts(correct_in, correct_out), counts(n_in, n_out), _DIFFERENCE, spec)
+    iv = weighted_proportion_intervals(counts(correct_in, correct_out), counts(n_in, n_out), _DIFFERENCE, spec,
+                                       np.ravel(streams))
     return (iv.estimate.reshape(shape), iv.ci_low.reshape(shape), iv.ci_high.reshape(shape),
             iv.standard_error.reshape(shape))
 
@@ -103,7 +106,7 @@ def memorization(runs: RunSet, *, confidence: float = 0.95, method: str = "newco
     spec = interval_spec(confidence, method, n_boot, seed)
     n_in, correct_in, n_out, correct_out = kernels.holdout_counts(
         runs.train_mask_bits, runs.correct_train_bits, _all_runs(runs.n_runs))
-    est, lo, hi, se = _pairs_intervals(correct_in, n_in, correct_out, n_out, spec)
+    est, lo, hi, se = _pairs_intervals(correct_in, n_in, correct_out, n_out, spec, np.arange(runs.n_train))
     return MemorizationResult(est, lo, hi, n_in, n_out, correct_in, correct_out, se, spec.confidence, spec.method)
 
 
@@ -227,7 +230,8 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
         pair_in = np.where(valid, n_in[np.maximum(idx, 0)], 0)
         pair_out = np.where(valid, n_runs - pair_in, 0)
         correct_out = np.where(valid, total_correct[:, None] - correct_in, 0)
-        est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec)
+        streams = np.arange(runs.n_test)[:, None] * runs.n_train + idx
+        est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec, streams)
         return InfluenceTopK(idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se,
                              spec.confidence, spec.method)
 
@@ -236,7 +240,8 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
         pair_in = n_in[train_idx]
         pair_out = n_runs - pair_in
         correct_out = total_correct[test_idx] - correct_in
-        est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec)
+        est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec,
+                                           test_idx * runs.n_train + train_idx)
         return InfluencePairs(test_idx, train_idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se,
                               threshold, spec.confidence, spec.method)
 
@@ -247,8 +252,9 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
             rows = min(rows_per_chunk, runs.n_test - row0)
             counts = kernels.pair_counts(runs.train_mask_bits, runs.correct_test_bits[row0:row0 + rows])
             tc = total_correct[row0:row0 + rows, None]
+            streams = np.arange(row0, row0 + rows)[:, None] * runs.n_train + np.arange(runs.n_train)
             est, lo, hi, _ = _pairs_intervals(counts, np.broadcast_to(n_in, counts.shape), tc - counts,
-                                              np.broadcast_to(n_out, counts.shape), spec)
+                                              np.broadcast_to(n_out, counts.shape), spec, streams)
             estimate[row0:row0 + rows] = est
             ci_low[row0:row0 + rows] = lo
             ci_high[row0:row0 + rows] = hi
@@ -351,7 +357,8 @@ def high_influence_pairs(runs: RunSet, *, infl_threshold: float = 0.15, mem_thre
     order = np.lexsort((tr_idx, tt_idx))
     tr_idx, tt_idx, correct_in = tr_idx[order], tt_idx[order], correct_in[order]
     n_in = n_in_all[tr_idx]
-    infl, lo, hi, _ = _pairs_intervals(correct_in, n_in, total_all[tt_idx] - correct_in, runs.n_runs - n_in, spec)
+    infl, lo, hi, _ = _pairs_intervals(correct_in, n_in, total_all[tt_idx] - correct_in, runs.n_runs - n_in, spec,
+                                       tt_idx * runs.n_train + tr_idx)
     return HighInfluencePairs(tr_idx, tt_idx, infl, lo, hi, mem.estimate[tr_idx], mem.ci_low[tr_idx],
                               mem.ci_high[tr_idx], float(infl_threshold), float(mem_threshold),
                               spec.confidence, spec.method)
@@ -406,7 +413,8 @@ def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcom
         words = np.pad(words, (0, (-len(words)) % 8)).view("<u8").astype(np.uint64)
         _, _, n_out[:, k], correct_out[:, k] = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
     per = weighted_proportion_intervals(correct_out.reshape(-1, 1), n_out.reshape(-1, 1), [1.0], spec)
-    mean = weighted_proportion_intervals(correct_out, n_out, np.full(len(ratios), 1.0 / len(ratios)), spec)
+    mean = weighted_proportion_intervals(correct_out, n_out, np.full(len(ratios), 1.0 / len(ratios)), spec,
+                                         np.arange(runs.n_train))
     shape = n_out.shape
     return ConsistencyResult(
         mean.estimate, mean.ci_low, mean.ci_high, ratios,

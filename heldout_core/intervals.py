@@ -103,10 +103,12 @@ class Intervals:
     standard_error: np.ndarray
 
 
-def weighted_proportion_intervals(successes, trials, weights, spec: IntervalSpec) -> Intervals:
+def weighted_proportion_intervals(successes, trials, weights, spec: IntervalSpec, streams=None) -> Intervals:
     """Intervals of sum_k w_k s_k/n_k for each row of (m, K) count arrays, by ``spec.method``.
 
-    Rows where any group has n_k == 0 get NaN estimate and interval.
+    ``streams`` (m,) names each row's bootstrap random stream (default: the row number); give
+    the statistic's identity (an example index, a flat pair index) so its interval does not
+    depend on what else is computed with it. Rows where any group has n_k == 0 get NaN.
     """
     s = np.ascontiguousarray(successes, dtype=np.int64)
     n = np.ascontiguousarray(trials, dtype=np.int64)
@@ -115,8 +117,9 @@ def weighted_proportion_intervals(successes, trials, weights, spec: IntervalSpec
     undefined = (n == 0).any(axis=-1)
     se = np.full(est.shape, np.nan)
     if spec.method != "newcombe" and s.shape[0]:
-        low, high, se = kernels.bootstrap_intervals(s, n, w, spec.n_boot, spec.seed, 1.0 - spec.confidence,
-                                                    spec.method == "bca")
+        streams = np.arange(s.shape[0]) if streams is None else np.ascontiguousarray(streams, dtype=np.int64)
+        low, high, se = kernels.bootstrap_intervals(s, n, w, streams, spec.n_boot, spec.seed,
+                                                    1.0 - spec.confidence, spec.method == "bca")
     for arr in (est, low, high):
         arr[undefined] = np.nan
     return Intervals(est, low, high, se)

@@ -84,6 +84,7 @@ def run_dir(root: str | os.PathLike, experiment: str, ratio: float, run_id: int)
 def load_npz(source, what: str) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` (path or file object), never unpickling; errors name ``what``."""
     try:
+        _check_zip_magic(source, what)
         with np.load(source, allow_pickle=False) as data:
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise HeldoutError(f"{what} is a .npy array, not an .npz archive.")
@@ -98,6 +99,19 @@ def load_npz(source, what: str) -> dict[str, np.ndarray]:
         raise HeldoutError(f"{what} is not a readable .npz file ({exc}).") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise HeldoutError(f"{what} is not a readable .npz file ({exc}).") from None
+
+
+def _check_zip_magic(source, what: str) -> None:
+    # np.load treats anything that is neither .npy nor zip as a pickle; say what it really is.
+    if hasattr(source, "read"):
+        start = source.tell()
+        magic = source.read(4)
+        source.seek(start)
+    else:
+        with open(source, "rb") as handle:
+            magic = handle.read(4)
+    if not magic.startswith((b"PK", b"\x93NUM")):
+        raise HeldoutError(f"{what} is not a readable .npz file (it is not a zip archive).")
 
 
 def _zero_one(arr: np.ndarray, key: str, what: str) -> np.ndarray:

@@ -407,7 +407,7 @@ def stream_state(seed, stream):
 @njit_serial
 def next_uniform(state):
     """SplitMix64 step: (new state, uniform float64 in [0, 1))."""
-    state = state + _GOLDEN
+    state = np.uint64(state) + _GOLDEN  # the cast keeps int64 + uint64 from promoting to float
     return state, (_mix64(state) >> _S11) * (1.0 / 9007199254740992.0)
 
 
@@ -447,29 +447,46 @@ def normal_ppf(p):
 
 
 # ---------------------------------------------------------------------------- bootstrap
+# The table stops where the pmf falls below this fraction of its peak. The pmf is log-concave,
+# so the mass left out on either side is below n * _PMF_CUTOFF, under the 2^-53 resolution of
+# the uniforms that index the table.
+_PMF_CUTOFF = 1e-30
+
+
 @njit_serial
 def binomial_table(n, p, cdf, guide):
-    """Fill ``cdf`` with the CDF of Binomial(n, p) over its support [lo, lo + size).
+    """Fill ``cdf`` with the CDF of Binomial(n, p) over [lo, lo + size), the support where the
+    pmf is at least 1e-30 of its peak, computed by the pmf recurrence outward from the mode.
 
-    The support is cut at 10 standard deviations from the mean: the mass beyond is below
-    1e-22, under the 2^-53 resolution of the uniforms that index the table. ``guide[g]`` is the
-    first table entry whose CDF exceeds g / size (Chen & Asau's guide table), so a draw costs
-    O(1) expected steps. Returns (lo, size).
+    ``guide[g]`` is the first table entry whose CDF exceeds g / size (Chen & Asau's guide
+    table), so a draw costs O(1) expected steps. Returns (lo, size).
     """
     q = 1.0 - p
-    sd = math.sqrt(n * p * q)
-    lo = max(0, int(math.floor(n * p - 10.0 * sd - 1.0)))
-    hi = min(n, int(math.ceil(n * p + 10.0 * sd + 1.0)))
+    mode = min(n, int(math.floor((n + 1) * p)))
+    odds = p / q
+    lo = mode
+    rel_lo = 1.0  # pmf(lo) / pmf(mode)
+    while lo > 0:
+        nxt = rel_lo * lo / ((n - lo + 1) * odds)
+        if nxt < _PMF_CUTOFF:
+            break
+        rel_lo = nxt
+        lo -= 1
+    hi = mode
+    rel = 1.0
+    while hi < n:
+        rel *= (n - hi) / (hi + 1.0) * odds
+        if rel < _PMF_CUTOFF:
+            break
+        hi += 1
     size = hi - lo + 1
-    log_pmf = math.lgamma(n + 1.0) - math.lgamma(lo + 1.0) - math.lgamma(n - lo + 1.0) + lo * math.log(p) + (n - lo) * math.log(q)
-    pmf = math.exp(log_pmf)
-    ratio = p / q
+    pmf = rel_lo
     total = 0.0
     for t in range(size):
         total += pmf
         cdf[t] = total
         x = lo + t
-        pmf *= (n - x) / (x + 1.0) * ratio
+        pmf *= (n - x) / (x + 1.0) * odds
     g = 0
     for t in range(size):
         cdf[t] /= total
@@ -606,12 +623,14 @@ def jackknife_acceleration(successes, trials, weights):
 
 
 @njit_parallel
-def bootstrap_intervals(successes, trials, weights, n_boot, seed, alpha, bca):
+def bootstrap_intervals(successes, trials, weights, streams, n_boot, seed, alpha, bca):
     """Percentile or BCa bootstrap intervals of a weighted sum of proportions, per example.
 
     successes, trials: int64 (n, K) counts per example and group; weights: float64 (K,).
     Memorization and influence are K = 2 with weights (1, -1) over (in, out); a C-score is
-    K = #ratios with weights 1/K. alpha: two-sided level, e.g. 0.05.
+    K = #ratios with weights 1/K. alpha: two-sided level, e.g. 0.05. streams: int64 (n,) the
+    random stream of each row (e.g. the example's index), so a statistic's interval depends on
+    its counts, its stream and the seed alone, not on which other rows are computed with it.
     Returns float64 (n,) arrays (low, high, standard error); NaN where a group is empty.
     """
     n, n_groups = successes.shape
@@ -637,7 +656,7 @@ def bootstrap_intervals(successes, trials, weights, n_boot, seed, alpha, bca):
         scratch = np.empty(n_boot)
         cdf = np.empty(max_trials + 1)
         guide = np.empty(max_trials + 1, dtype=np.int64)
-        bootstrap_replicates(successes[i], trials[i], weights, n_boot, stream_state(seed, i), reps, cdf, guide)
+        bootstrap_replicates(successes[i], trials[i], weights, n_boot, stream_state(seed, streams[i]), reps, cdf, guide)
         mean = reps.mean()
         se[i] = math.sqrt(((reps - mean) ** 2).sum() / max(n_boot - 1, 1))
         q_lo = alpha / 2.0

@@ -175,6 +175,8 @@ class RunSet:
         n_runs, n_train = mask.shape
         if n_runs == 0:
             raise HeldoutError("train_mask has no runs (shape (0, n_train)); the set is empty.")
+        if n_train == 0:
+            raise HeldoutError("train_mask has no training examples (shape (R, 0)); the runs have an empty training set.")
         if correct.shape != mask.shape:
             raise HeldoutError(f"correct_train has shape {correct.shape} but train_mask has shape {mask.shape}; they must match (runs, n_train).")
         test_bits = None

@@ -1,0 +1,170 @@
+"""Estimators against the plain references, intervals against the literature and scipy."""
+
+import numpy as np
+import pytest
+
+from heldout_core import HeldoutError, RunSet
+from heldout_core.estimators import consistency, high_influence_pairs, influence, memorization
+from heldout_core.intervals import mover_wilson, wilson
+
+import naive
+from conftest import random_records
+
+
+@pytest.fixture
+def records():
+    mask, correct, test = random_records(11, 97, 45, 23)
+    mask[:, 0] = True  # never held out
+    mask[:, 1] = False  # never trained on
+    return mask, correct, test
+
+
+def test_memorization_matches_reference(records):
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    mem = memorization(runs)
+    a, b, c, d = naive.memorization_counts(mask, correct)
+    np.testing.assert_array_equal(mem.estimate, naive.difference(a, b, c, d))
+    np.testing.assert_array_equal(mem.n_in, b)
+    np.testing.assert_array_equal(mem.n_out, d)
+    assert mem.n_undefined == 2 and np.isnan(mem.ci_low[:2]).all() and np.isnan(mem.ci_high[:2]).all()
+    for i in range(2, 45):
+        est, lo, hi = naive.newcombe(a[i], b[i], c[i], d[i], 0.95)
+        assert mem.ci_low[i] == pytest.approx(lo, abs=1e-12) and mem.ci_high[i] == pytest.approx(hi, abs=1e-12)
+    assert (mem.ci_low[2:] <= mem.estimate[2:]).all() and (mem.estimate[2:] <= mem.ci_high[2:]).all()
+
+
+def test_newcombe_reproduces_the_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 - 48/80, method 10.
+    est, lo, hi = mover_wilson([[56, 48]], [[70, 80]], [1.0, -1.0], 0.95)
+    assert est[0] == pytest.approx(0.2)
+    assert lo[0] == pytest.approx(0.0524, abs=5e-5) and hi[0] == pytest.approx(0.3339, abs=5e-5)
+
+
+def test_wilson_matches_formula():
+    for s, n in [(0, 10), (10, 10), (3, 17), (500, 1000)]:
+        lo, hi = wilson(s, n, 0.9)
+        assert (lo, hi) == pytest.approx(naive.wilson(s, n, 0.9), abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["newcombe", "bootstrap", "bca"])
+def test_influence_forms_agree_with_reference(records, method):
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    dense = naive.influence_dense(mask, test)
+    opts = dict(method=method, n_boot=300, seed=5)
+    full = influence(runs, full=True, **opts)
+    np.testing.assert_array_equal(full.estimate, dense.astype(np.float32))
+    assert full.n_undefined == 2
+    top = influence(runs, top_k=5, **opts)
+    np.testing.assert_array_equal(top.train_idx, naive.topk(dense, 5))
+    np.testing.assert_array_equal(top.estimate, np.take_along_axis(dense, top.train_idx, 1))
+    pairs = influence(runs, threshold=0.1, **opts)
+    jj, ii = naive.threshold_pairs(dense, 0.1)
+    np.testing.assert_array_equal(pairs.test_idx, jj)
+    np.testing.assert_array_equal(pairs.train_idx, ii)
+    np.testing.assert_array_equal(pairs.estimate, dense[jj, ii])
+    # the same pair has the same interval in every form (float32 rounding in the dense one)
+    j, i = jj[0], ii[0]
+    k = list(top.train_idx[j]).index(i) if i in top.train_idx[j] else None
+    assert full.ci_low[j, i] == pytest.approx(pairs.ci_low[0], abs=1e-6)
+    if k is not None:
+        assert top.ci_low[j, k] == pytest.approx(pairs.ci_low[0], abs=1e-12)
+
+
+def test_influence_full_to_disk_is_memory_mapped_and_identical(records, tmp_path):
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    in_memory = influence(runs, full=True)
+    on_disk = influence(runs, full=True, out=tmp_path / "infl.npy", rows_per_chunk=4)
+    assert isinstance(on_disk.estimate, np.memmap)
+    for name in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_array_equal(np.asarray(getattr(on_disk, name)), getattr(in_memory, name))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["infl.ci_high.npy", "infl.ci_low.npy", "infl.npy"]
+
+
+def test_consistency_per_ratio_and_mean():
+    parts = [random_records(s, 40 + 10 * s, 30, 0, ratio=r) for s, r in enumerate((0.2, 0.5, 0.9))]
+    runs = RunSet.concat([RunSet.from_arrays(m, c, subset_ratio=r) for (m, c, _), r in zip(parts, (0.2, 0.5, 0.9))])
+    cs = consistency(runs)
+    np.testing.assert_array_equal(cs.ratios, [0.2, 0.5, 0.9])
+    for k, (m, c, _) in enumerate(parts):
+        n_out, c_out = naive.holdout_accuracy(m, c, np.arange(len(m)))
+        np.testing.assert_array_equal(cs.n_out[:, k], n_out)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_allclose(cs.per_ratio[:, k], c_out / n_out)
+        for i in np.flatnonzero(n_out)[:5]:
+            assert (cs.per_ratio_ci_low[i, k], cs.per_ratio_ci_high[i, k]) == pytest.approx(naive.wilson(c_out[i], n_out[i], 0.95))
+    np.testing.assert_allclose(cs.estimate, cs.per_ratio.mean(axis=1))
+    assert cs.n_undefined == int(np.isnan(cs.per_ratio).any(axis=1).sum())
+
+
+def test_high_influence_pairs_follow_the_paper_definition(small_runs):
+    runs = small_runs
+    mem = memorization(runs)
+    res = high_influence_pairs(runs, infl_threshold=0.05, mem_threshold=0.3)
+    dense = naive.influence_dense(runs.unpack("train_mask"), runs.unpack("correct_test"))
+    expected = [(i, j) for j in range(runs.n_test) for i in range(runs.n_train)
+                if dense[j, i] >= 0.05 and mem.estimate[i] >= 0.3 and runs.labels_train[i] == runs.labels_test[j]]
+    assert expected, "the fixture should produce some pairs"
+    assert sorted(zip(res.tr_idx, res.tt_idx)) == sorted(expected)
+    np.testing.assert_array_equal(res.infl, dense[res.tt_idx, res.tr_idx])
+    np.testing.assert_array_equal(res.mem, mem.estimate[res.tr_idx])
+    assert (res.infl_ci_low <= res.infl).all() and (res.mem_ci_high >= res.mem).all()
+    any_class = high_influence_pairs(runs, infl_threshold=0.05, mem_threshold=0.3, same_class=False)
+    assert len(any_class.tr_idx) > len(res.tr_idx)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda r: memorization(r, confidence=1.5), r"confidence must be in \(0, 1\)"),
+    (lambda r: memorization(r, method="wald"), "method must be one of newcombe, bootstrap, bca"),
+    (lambda r: memorization(r, method="bootstrap", n_boot=1), "n_boot must be an integer of at least 2"),
+    (lambda r: memorization(np.zeros((3, 3))), "runs must be a heldout_core.RunSet"),
+    (lambda r: influence(r), "choose exactly one of top_k"),
+    (lambda r: influence(r, top_k=3, full=True), "got top_k, full"),
+    (lambda r: influence(r, top_k=0), "top_k must be a positive integer"),
+    (lambda r: influence(r, top_k=41), r"top_k=41 exceeds the number of training examples \(40\)"),
+    (lambda r: influence(r, threshold=2), r"threshold must be in \[-1, 1\]"),
+    (lambda r: influence(RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train")), top_k=1),
+     "no test correctness records"),
+    (lambda r: high_influence_pairs(r.with_labels()  if False else RunSet.from_arrays(
+        r.unpack("train_mask"), r.unpack("correct_train"), r.unpack("correct_test"))), "needs class labels"),
+    (lambda r: memorization(RunSet.concat([r, RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train"),
+                                                                 r.unpack("correct_test"), subset_ratio=0.5)])),
+     r"the runs mix subset ratios \(0.5, 0.7\)"),
+])
+def test_bad_arguments_name_the_parameter(small_runs, call, message):
+    with pytest.raises(HeldoutError, match=message):
+        call(small_runs)
+
+
+def test_bootstrap_matches_explicit_resampling_of_runs():
+    """The count-based percentile bootstrap equals resampling run-level 0/1 outcomes in numpy."""
+    rng = np.random.default_rng(12)
+    a, b, c, d = 120, 140, 30, 60
+    runs_in = np.r_[np.ones(a), np.zeros(b - a)]
+    runs_out = np.r_[np.ones(c), np.zeros(d - c)]
+    reps = np.array([rng.choice(runs_in, b).mean() - rng.choice(runs_out, d).mean() for _ in range(40_000)])
+    ref = np.quantile(reps, [0.025, 0.975])
+    mask = np.r_[np.ones(b, bool), np.zeros(d, bool)][:, None]
+    correct = np.r_[runs_in, runs_out].astype(bool)[:, None]
+    mem = memorization(RunSet.from_arrays(mask, correct, subset_ratio=0.7), method="bootstrap", n_boot=40_000, seed=1)
+    # Monte Carlo error of a 2.5% quantile with 40,000 replicates is about 0.003 here.
+    assert mem.ci_low[0] == pytest.approx(ref[0], abs=0.012)
+    assert mem.ci_high[0] == pytest.approx(ref[1], abs=0.012)
+    assert mem.standard_error[0] == pytest.approx(reps.std(ddof=1), rel=0.03)
+
+
+def test_bca_agrees_with_scipy():
+    from scipy.stats import bootstrap
+
+    a, b, c, d = 130, 140, 20, 60  # skewed: proportion near 1 in one group
+    x = np.r_[np.ones(a), np.zeros(b - a)]
+    y = np.r_[np.ones(c), np.zeros(d - c)]
+    ref = bootstrap((x, y), lambda u, v, axis=-1: u.mean(axis=axis) - v.mean(axis=axis), method="BCa",
+                    n_resamples=20_000, random_state=np.random.default_rng(2), vectorized=True).confidence_interval
+    mask = np.r_[np.ones(b, bool), np.zeros(d, bool)][:, None]
+    correct = np.r_[x, y].astype(bool)[:, None]
+    mem = memorization(RunSet.from_arrays(mask, correct, subset_ratio=0.7), method="bca", n_boot=20_000, seed=3)
+    assert mem.ci_low[0] == pytest.approx(ref.low, abs=0.015)
+    assert mem.ci_high[0] == pytest.approx(ref.high, abs=0.015)
