@@ -63,8 +63,12 @@ def _pairs_intervals(correct_in, n_in, correct_out, n_out, spec: IntervalSpec, s
     counts = lambda *a: np.stack([np.ravel(x) for x in a], axis=-1)  # noqa: E731
     iv = weighted_proportion_intervals(counts(correct_in, correct_out), counts(n_in, n_out), _DIFFERENCE, spec,
                                        np.ravel(streams))
-    return (iv.estimate.reshape(shape), iv.ci_low.reshape(shape), iv.ci_high.reshape(shape),
-            iv.standard_error.reshape(shape))
+    # The estimate as the kernels compute it, one division of exact integers, so a pair's value
+    # is bit-identical in every output form.
+    a, b, c, d = (np.asarray(x, dtype=np.float64) for x in (correct_in, n_in, correct_out, n_out))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimate = (a * d - c * b) / (b * d)
+    return estimate, iv.ci_low.reshape(shape), iv.ci_high.reshape(shape), iv.standard_error.reshape(shape)
 
 
 # ---------------------------------------------------------------------------- memorization

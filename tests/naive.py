@@ -13,9 +13,10 @@ from scipy.stats import norm
 
 
 def difference(a, b, c, d):
+    """a/b - c/d as the correctly rounded (a d - c b) / (b d); NaN where b or d is 0."""
     a, b, c, d = (np.asarray(x, dtype=np.float64) for x in (a, b, c, d))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = a / b - c / d
+        out = (a * d - c * b) / (b * d)
     return np.where((b == 0) | (d == 0), np.nan, out)
 
 
