@@ -6,6 +6,7 @@ compile on first use.
 """
 
 from .errors import HeldoutError
+from .hookspecs import hookimpl  # noqa: F401  (plugins write `from heldout_core import hookimpl`)
 from .io import load_runs, read_aux_arrays, write_aux_arrays, write_release_layout
 from .records import Run, RunSet
 from .store import read_store, write_store

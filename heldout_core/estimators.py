@@ -27,7 +27,7 @@ import numpy as np
 
 from . import kernels
 from .errors import HeldoutError
-from .intervals import IntervalSpec, interval_spec, mover_wilson, weighted_proportion_intervals
+from .intervals import IntervalSpec, interval_spec, weighted_proportion_intervals
 from .records import RunSet
 
 _DIFFERENCE = np.array([1.0, -1.0])
@@ -429,5 +429,5 @@ def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcom
 
 __all__ = [
     "ConsistencyResult", "HighInfluencePairs", "InfluenceMatrix", "InfluencePairs", "InfluenceTopK",
-    "MemorizationResult", "consistency", "high_influence_pairs", "influence", "memorization", "mover_wilson",
+    "MemorizationResult", "consistency", "high_influence_pairs", "influence", "memorization",
 ]

@@ -13,7 +13,6 @@ full training set) and ``correctness_test``/``index_test``.
 from __future__ import annotations
 
 import contextlib
-import io as _io
 import os
 import re
 import tempfile
@@ -335,10 +334,3 @@ def load_labels(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray 
         if train_key in arrays:
             return arrays[train_key], (arrays.get(test_key) if test_key else None)
     raise HeldoutError(f"{path} has no labels: expected keys tr_labels/tt_labels, labels_train/labels_test, y_train/y_test or labels.")
-
-
-def bytes_npz(**arrays) -> bytes:
-    """An uncompressed .npz archive in memory (used for archives and tests)."""
-    buffer = _io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()

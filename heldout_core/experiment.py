@@ -1,0 +1,265 @@
+"""What an experiment supplies: data, a model, training on a subset, correctness, checkpoints.
+
+An experiment is a subclass of :class:`Experiment` registered by a plugin (see
+:mod:`heldout_core.hookspecs`). The run driver (:mod:`heldout_core.training.driver`) chooses the
+subsets, calls the experiment to train and evaluate one model per run, and writes the records;
+the experiment never touches the record files. The driver only reads ``n_train``, ``n_test``,
+``labels_train`` and ``labels_test`` from the data object, so the data may be arrays in memory
+(:class:`ArrayData`) or anything else (tf.data pipelines over TFRecords) the experiment knows how
+to train on. Nothing here imports a framework: experiments import TensorFlow inside their
+methods, so listing experiments stays fast.
+
+Example ids: training example ``i`` is position ``i`` of the experiment's documented training
+order, and likewise for test examples; records of every run refer to examples by these ids.
+
+A complete minimal experiment (numpy only: a nearest-centroid classifier)::
+
+    import numpy as np
+    from heldout_core import hookimpl
+    from heldout_core.experiment import ArrayData, Experiment
+
+    class Blobs(Experiment):
+        name = "blobs"
+        num_classes = 2
+        default_runs = 50
+        data_help = "built in (two Gaussian blobs)"
+
+        def load_data(self, data_path):
+            rng = np.random.default_rng(0)
+            y = np.arange(300) % 2
+            x = rng.normal(size=(300, 2)) + 2.0 * y[:, None]
+            return ArrayData(x[:200], y[:200], x[200:], y[200:])
+
+        def build_model(self, data, seed):
+            return {"centroids": np.zeros((self.num_classes, data.x_train.shape[1]))}
+
+        def train(self, model, data, subset_idx, *, seed, epochs):
+            x, y = data.x_train[subset_idx], data.y_train[subset_idx]
+            for k in range(self.num_classes):
+                model["centroids"][k] = x[y == k].mean(axis=0)
+
+        def predict(self, model, x):
+            return ((x[:, None, :] - model["centroids"]) ** 2).sum(-1).argmin(1)
+
+        def evaluate(self, model, data):
+            return (self.predict(model, data.x_train) == data.y_train,
+                    self.predict(model, data.x_test) == data.y_test)
+
+        def save_checkpoint(self, model, prefix, *, epoch):
+            np.save(f"{prefix}.npy", model["centroids"])   # prefix: <run>/checkpoints/ckpt-<epoch>
+
+        def restore_checkpoint(self, data, prefix):
+            return {"centroids": np.load(f"{prefix}.npy")}
+
+    @hookimpl
+    def register_experiments(register):
+        register(Blobs)
+
+Optional, for many small models: set ``runs_per_batch`` and implement :meth:`Experiment.train_many`
+to train several runs in one program (the MLP experiments of ``heldout_zoo`` do this); override
+:meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from .errors import HeldoutError
+
+
+class Data(Protocol):
+    """What the driver reads from an experiment's data; everything else is the experiment's own.
+
+    Attributes:
+        n_train, n_test: number of training and test examples.
+        labels_train: int (n_train,) class labels, as used for training and correctness.
+        labels_test: int (n_test,).
+        extras: optional per-dataset arrays recorded beside the runs in ``labels.npz``
+            (e.g. ``noisy_idx``, ``clean_labels_train`` when labels were flipped on purpose).
+    """
+
+    n_train: int
+    n_test: int
+    labels_train: np.ndarray
+    labels_test: np.ndarray
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """A dataset held as arrays in memory.
+
+    Attributes:
+        x_train: (n_train, ...) inputs; y_train: int (n_train,) labels.
+        x_test: (n_test, ...) inputs; y_test: int (n_test,) labels.
+        extras: per-dataset arrays to record with the runs (see :class:`Data`).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.y_test)
+
+    @property
+    def labels_train(self) -> np.ndarray:
+        return self.y_train
+
+    @property
+    def labels_test(self) -> np.ndarray:
+        return self.y_test
+
+
+# ---------------------------------------------------------------------------- options
+def int_list(text: str) -> tuple[int, ...]:
+    """Parse ``"512,256"`` into ``(512, 256)`` (an empty string gives ``()``)."""
+    if isinstance(text, (tuple, list)):
+        return tuple(int(v) for v in text)
+    return tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+
+
+def boolean(text: str) -> bool:
+    """Parse ``true/false/1/0/yes/no`` (any case) into a bool."""
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting an experiment accepts (``heldout train ... -o name=value``).
+
+    Attributes:
+        default: the value used when the option is not given.
+        parse: turns the command-line string into a value (``int``, ``float``, :func:`int_list`...).
+        help: one line for ``heldout plugins``.
+        affects_results: False for settings of how runs are executed (batching, compilation),
+            which may change between jobs writing into the same folder.
+    """
+
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    affects_results: bool = True
+
+
+# ---------------------------------------------------------------------------- the interface
+class Experiment(abc.ABC):
+    """A model family on a dataset, trained many times on subsets of its training set.
+
+    Class attributes (read by ``heldout plugins`` without building anything):
+        name: the experiment's name, also its folder in the released layout.
+        num_classes: number of classes, or None when it comes from the data (``arrays``).
+        default_ratios: subset ratios ``heldout train`` uses when no ``--ratio`` is given.
+        default_runs: runs per ratio when no ``--runs`` is given.
+        default_epochs: epochs when no ``--epochs`` is given.
+        data_help: where the experiment looks for its data (one line).
+        options: the settings it accepts, name -> :class:`Option`.
+        runs_per_batch: when > 0, :meth:`train_many` trains up to this many runs at once.
+
+    Instances hold the chosen option values in ``self.config`` (name -> value).
+    """
+
+    name: ClassVar[str] = ""
+    num_classes: ClassVar[int | None] = None
+    default_ratios: ClassVar[tuple[float, ...]] = (0.7,)
+    default_runs: ClassVar[int] = 100
+    default_epochs: ClassVar[int] = 10
+    data_help: ClassVar[str] = "built in"
+    options: ClassVar[Mapping[str, Option]] = {}
+    runs_per_batch: ClassVar[int] = 0
+
+    def __init__(self, **options: Any):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise HeldoutError(f"experiment '{self.name}' has no option '{unknown[0]}' (options: {known}).")
+        self.config: dict[str, Any] = {}
+        for key, option in self.options.items():
+            value = options.get(key, option.default)
+            if isinstance(value, str) and option.parse is not str:
+                try:
+                    value = option.parse(value)
+                except ValueError:
+                    raise HeldoutError(f"option '{key}' of experiment '{self.name}' cannot be {value!r} ({option.help}).") from None
+            self.config[key] = value
+
+    # -- required ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_data(self, data_path: Path | None) -> Data:
+        """Load the training and test sets (``data_path`` is ``--data``, or None).
+
+        Raises HeldoutError saying where to put the files when they are missing.
+        """
+
+    @abc.abstractmethod
+    def build_model(self, data: Data, seed: int) -> Any:
+        """A freshly initialised model; the initialisation is a function of ``seed``."""
+
+    @abc.abstractmethod
+    def train(self, model: Any, data: Data, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
+        """Train ``model`` in place on the training examples ``subset_idx`` (int64, ascending).
+
+        The minibatch order is a function of ``seed``.
+        """
+
+    @abc.abstractmethod
+    def evaluate(self, model: Any, data: Data) -> tuple[np.ndarray, np.ndarray]:
+        """Correctness of the model: bool (n_train,) on every training example, bool (n_test,)."""
+
+    @abc.abstractmethod
+    def save_checkpoint(self, model: Any, prefix: Path, *, epoch: int) -> None:
+        """Write the model under ``prefix`` (``<run>/checkpoints/ckpt-<epoch>``; a file prefix,
+        e.g. for ``tf.train.Checkpoint.write``). The driver makes the folder appear atomically."""
+
+    @abc.abstractmethod
+    def restore_checkpoint(self, data: Data, prefix: Path) -> Any:
+        """A model restored from what :meth:`save_checkpoint` wrote at ``prefix``."""
+
+    # -- optional ---------------------------------------------------------------------
+    def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
+                   epochs: int) -> list[Any]:
+        """Train ``len(subsets)`` models at once (one per subset and seed); return them in order.
+
+        Each returned model must work with :meth:`evaluate` and :meth:`save_checkpoint`. Only
+        called when ``runs_per_batch > 0``, with at most that many subsets of equal size.
+        """
+        raise NotImplementedError(f"experiment '{self.name}' does not train runs in batches.")
+
+    def devices(self) -> list[str]:
+        """Accelerators to spread runs over (one run, or one batch of runs, per device at a time).
+
+        The default, one unnamed device, runs everything in the calling thread.
+        """
+        return [""]
+
+    def device_scope(self, device: str) -> contextlib.AbstractContextManager:
+        """A context in which work runs on ``device`` (one of :meth:`devices`)."""
+        return contextlib.nullcontext()
+
+    def describe(self) -> dict[str, Any]:
+        """What ``run.json`` records about the experiment besides seed and epochs: ``options``
+        (checked when a job adds runs to a folder) and ``execution`` settings (not checked)."""
+        plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  (as JSON reads back)
+        return {
+            "options": {k: plain(v) for k, v in self.config.items() if self.options[k].affects_results},
+            "execution": {k: plain(v) for k, v in self.config.items() if not self.options[k].affects_results},
+        }

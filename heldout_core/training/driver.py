@@ -1,0 +1,365 @@
+"""The run driver: trains the runs of an experiment and writes them in the released layout.
+
+For every subset ratio and run id it writes::
+
+    <out>/<experiment>/labels.npz                          labels_train, labels_test (+ extras)
+    <out>/<experiment>/<ratio>/<run_id>/checkpoints/ckpt-<epochs>.*
+    <out>/<experiment>/<ratio>/<run_id>/run.json           seed, epochs, design, options, versions
+    <out>/<experiment>/<ratio>/<run_id>/aux_arrays.npz     exactly the released keys
+
+in that order, each step atomic: the checkpoint is written into a hidden temporary folder and
+renamed to ``checkpoints``, the files are renamed into place. So a run is finished exactly when
+its ``aux_arrays.npz`` exists; a crash leaves at most a checkpoint without one, and re-running
+trains that run again and skips the finished ones. Finished runs whose ``run.json`` disagrees with
+the requested settings (seed, epochs, design, options, dataset size) stop the job with an error
+rather than mixing runs of different settings in one folder.
+
+No framework is imported here: the experiment trains, evaluates and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+import numpy as np
+
+from .. import __version__
+from ..errors import HeldoutError
+from ..experiment import Data, Experiment
+from ..io import AUX_FILE, AUX_KEYS, atomic_write, load_npz, run_dir, save_npz_atomic, write_aux_arrays
+from ..progress import Progress
+from ..records import Run
+from . import subsets as designs
+
+RUN_INFO_FILE = "run.json"
+LABELS_FILE = "labels.npz"
+CHECKPOINTS = "checkpoints"
+_PARTIAL_PREFIX = ".checkpoints-partial-"
+# settings that must agree between a finished run and the job that would skip it
+_MATCHED = ("seed", "design", "epochs", "options", "n_train", "n_test")
+
+
+@dataclass
+class TrainSummary:
+    """What :func:`train_runs` did: runs trained and skipped per ratio, and the wall time."""
+
+    experiment: str
+    out: Path
+    trained: dict[float, int] = field(default_factory=dict)
+    skipped: dict[float, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    trainer: str = "sequential"
+
+    @property
+    def n_trained(self) -> int:
+        return sum(self.trained.values())
+
+
+def is_finished(folder: Path) -> bool:
+    """True when ``folder`` holds a readable ``aux_arrays.npz`` with all released keys.
+
+    Only the archive's directory is read (cheap even for ImageNet-sized records); the file was
+    renamed into place whole, so a readable directory means a complete file.
+    """
+    path = Path(folder) / AUX_FILE
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return set(AUX_KEYS) <= set(archive.files)
+    except Exception:
+        return False
+
+
+def read_run_info(folder: Path) -> dict[str, Any] | None:
+    """The ``run.json`` of a run folder, or None when there is none."""
+    path = Path(folder) / RUN_INFO_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise HeldoutError(f"{path} is not valid JSON; delete the run folder to train it again.") from None
+
+
+def _check_data(data: Data, experiment: Experiment) -> None:
+    name = experiment.name
+    n_train, n_test = int(data.n_train), int(data.n_test)
+    if n_train < 2:
+        raise HeldoutError(f"experiment '{name}' loaded {n_train} training examples; at least 2 are needed.")
+    for attr, n in (("labels_train", n_train), ("labels_test", n_test)):
+        labels = np.asarray(getattr(data, attr))
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise HeldoutError(f"experiment '{name}': {attr} must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}.")
+
+
+def _write_labels(data: Data, folder: Path) -> None:
+    """Write ``labels.npz`` once; later jobs check that their data gives the same labels."""
+    arrays = {"labels_train": np.asarray(data.labels_train, dtype=np.int64),
+              "labels_test": np.asarray(data.labels_test, dtype=np.int64)}
+    for key, value in dict(getattr(data, "extras", None) or {}).items():
+        arrays[key] = np.asarray(value)
+    path = folder / LABELS_FILE
+    if path.exists():
+        old = load_npz(path, str(path))
+        differs = [k for k in sorted(set(old) | set(arrays)) if k not in old or k not in arrays or not np.array_equal(old[k], arrays[k])]
+        if differs:
+            raise HeldoutError(
+                f"{path} records different '{differs[0]}' than the data and options of this job; "
+                f"train into another --out, or delete {folder} to start over."
+            )
+        return
+    save_npz_atomic(path, **arrays)
+
+
+def _check_finished(folder: Path, expected: dict[str, Any]) -> None:
+    info = read_run_info(folder)
+    if info is None:  # e.g. released records copied in: nothing to compare
+        return
+    for key in _MATCHED:
+        if key in info and info[key] != expected[key]:
+            raise HeldoutError(
+                f"{folder} was trained with {key}={info[key]!r}, but this job asks for {expected[key]!r}; "
+                f"use the same settings to add runs, or another --out."
+            )
+
+
+def _clear_partial(folder: Path) -> None:
+    """Remove checkpoints left by a run that crashed before its aux_arrays.npz was written."""
+    if folder.is_dir():
+        for stale in folder.glob(_PARTIAL_PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _as_correctness(values: Any, n: int, what: str, experiment: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise HeldoutError(f"experiment '{experiment}' returned {what} of shape {arr.shape}; expected ({n},).")
+    return arr.astype(bool)
+
+
+@dataclass(frozen=True)
+class _Job:
+    ratio: float
+    run_ids: tuple[int, ...]
+    subsets: tuple[np.ndarray, ...]
+
+
+class _Writer:
+    """Evaluates a trained model and writes its run folder (checkpoint, run.json, aux last)."""
+
+    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int):
+        self.experiment, self.data, self.out, self.base_info, self.epochs = experiment, data, out, base_info, epochs
+
+    def finish(self, model: Any, ratio: float, run_id: int, subset_idx: np.ndarray, trainer: str) -> None:
+        name = self.experiment.name
+        folder = run_dir(self.out, name, ratio, run_id)
+        correct_train, correct_test = self.experiment.evaluate(model, self.data)
+        correct_train = _as_correctness(correct_train, self.data.n_train, "training correctness", name)
+        correct_test = _as_correctness(correct_test, self.data.n_test, "test correctness", name)
+        # 1. checkpoint, into a hidden folder renamed to checkpoints/ when complete
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{_PARTIAL_PREFIX}{uuid.uuid4().hex}"
+        partial.mkdir()
+        self.experiment.save_checkpoint(model, partial / f"ckpt-{self.epochs}", epoch=self.epochs)
+        final = folder / CHECKPOINTS
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+        # 2. run.json
+        info = dict(self.base_info, subset_ratio=ratio, run_id=int(run_id), trainer=trainer,
+                    run_seed=designs.run_seed(self.base_info["seed"], ratio, run_id),
+                    finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        with atomic_write(folder / RUN_INFO_FILE, "w") as handle:
+            json.dump(info, handle, indent=1)
+        # 3. aux_arrays.npz, last: its presence marks the run finished
+        mask = np.zeros(self.data.n_train, dtype=bool)
+        mask[subset_idx] = True
+        write_aux_arrays(Run(train_mask=mask, correct_train=correct_train, correct_test=correct_test,
+                             subset_ratio=ratio, run_id=int(run_id), seed=int(self.base_info["seed"])), folder)
+
+
+def _jobs(experiment: Experiment, data: Data, pending: dict[float, list[int]], design: str, seed: int,
+          batched: bool) -> list[_Job]:
+    jobs = []
+    for ratio, run_ids in pending.items():
+        chosen = designs.subsets(design, data.n_train, ratio, seed, run_ids)
+        # a batch needs subsets of one size; the balanced design's sizes may differ by one
+        step = experiment.runs_per_batch if batched else 1
+        groups: dict[int, list[int]] = {}
+        for position, idx in enumerate(chosen):
+            groups.setdefault(len(idx) if batched else position, []).append(position)
+        for positions in groups.values():
+            for start in range(0, len(positions), step):
+                part = positions[start:start + step]
+                jobs.append(_Job(ratio, tuple(run_ids[p] for p in part), tuple(chosen[p] for p in part)))
+    jobs.sort(key=lambda j: (j.ratio, j.run_ids[0]))
+    return jobs
+
+
+def train_runs(
+    experiment: Experiment,
+    out: str | Path,
+    *,
+    ratios: Sequence[float],
+    runs: int,
+    seed: int = 0,
+    epochs: int | None = None,
+    design: str = "random",
+    data_path: str | Path | None = None,
+    sequential: bool = False,
+    plugin: str | None = None,
+    plugin_version: str | None = None,
+    data: Data | None = None,
+    stream: TextIO | None = None,
+    show_progress: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> TrainSummary:
+    """Train runs ``0 .. runs-1`` at every ratio that are not finished yet, and write them.
+
+    Args:
+        experiment: the experiment instance (options already applied).
+        out: root of the released layout.
+        ratios: subset ratios, each in (0, 1).
+        runs: number of runs per ratio (run ids 0..runs-1; finished ones are skipped).
+        seed: base seed; subsets and training seeds derive from (seed, ratio, run_id).
+        epochs: training epochs (default: the experiment's ``default_epochs``).
+        design: ``"random"`` or ``"balanced"`` (see :mod:`heldout_core.training.subsets`).
+        data_path: passed to ``experiment.load_data``.
+        sequential: train one model at a time even when the experiment can batch runs.
+        data: already loaded data (skips ``load_data``).
+        stream, show_progress: where progress lines go (stderr), and whether to print them.
+
+    Raises:
+        HeldoutError: bad ratio, runs, epochs, seed or design; missing data; finished runs
+            written with other settings.
+    """
+    ratios = [designs.check_ratio(r) for r in ratios]
+    if not ratios:
+        raise HeldoutError("at least one --ratio is needed.")
+    if len({round(r, 9) for r in ratios}) != len(ratios):
+        raise HeldoutError("each --ratio may be given only once.")
+    if int(runs) < 1:
+        raise HeldoutError(f"--runs must be at least 1, got {runs}.")
+    epochs = int(experiment.default_epochs if epochs is None else epochs)
+    if epochs < 1:
+        raise HeldoutError(f"--epochs must be at least 1, got {epochs}.")
+    if int(seed) < 0:
+        raise HeldoutError(f"--seed must be a non-negative integer, got {seed}.")
+    if design not in designs.DESIGNS:
+        raise HeldoutError(f"--design must be one of {', '.join(designs.DESIGNS)}, got '{design}'.")
+    if design == "balanced":
+        for r in ratios:
+            designs.balanced_block_size(r)
+    started = clock()
+    out = Path(out)
+    data = experiment.load_data(Path(data_path) if data_path is not None else None) if data is None else data
+    _check_data(data, experiment)
+    for r in ratios:
+        designs.subset_size(data.n_train, r)
+    name = experiment.name
+    (out / name).mkdir(parents=True, exist_ok=True)
+    _write_labels(data, out / name)
+
+    base_info = {
+        "format": "heldout-run", "experiment": name, "plugin": plugin, "plugin_version": plugin_version,
+        "heldout_version": __version__, "seed": int(seed), "design": design, "epochs": epochs,
+        "n_train": int(data.n_train), "n_test": int(data.n_test), **experiment.describe(),
+    }
+    base_info.setdefault("options", {})
+    batched = experiment.runs_per_batch > 0 and not sequential
+    summary = TrainSummary(name, out, trainer="batched" if batched else "sequential")
+    pending: dict[float, list[int]] = {}
+    for ratio in ratios:
+        todo = []
+        for run_id in range(int(runs)):
+            folder = run_dir(out, name, ratio, run_id)
+            if is_finished(folder):
+                _check_finished(folder, base_info)
+            else:
+                _clear_partial(folder)
+                todo.append(run_id)
+        pending[ratio] = todo
+        summary.trained[ratio] = 0
+        summary.skipped[ratio] = int(runs) - len(todo)
+    jobs = _jobs(experiment, data, {r: ids for r, ids in pending.items() if ids}, design, seed, batched)
+    total = sum(len(j.run_ids) for j in jobs)
+    skipped = sum(summary.skipped.values())
+    stream = sys.stderr if stream is None else stream
+    if show_progress and skipped:
+        print(f"{name}: {skipped} finished runs found in {out / name}, {total} to train.", file=stream)
+    progress = Progress(total, f"{name} ({summary.trainer})", stream=stream, clock=clock) if show_progress and total else None
+    writer = _Writer(experiment, data, out, base_info, epochs)
+    lock = threading.Lock()
+
+    def run_job(job: _Job) -> None:
+        seeds = [designs.run_seed(seed, job.ratio, r) for r in job.run_ids]
+        if batched:
+            models = experiment.train_many(data, list(job.subsets), seeds, epochs=epochs)
+            if len(models) != len(job.run_ids):
+                raise HeldoutError(f"experiment '{name}': train_many returned {len(models)} models for {len(job.run_ids)} subsets.")
+        else:
+            models = []
+            for idx, s in zip(job.subsets, seeds):
+                model = experiment.build_model(data, s)
+                experiment.train(model, data, idx, seed=s, epochs=epochs)
+                models.append(model)
+        for model, run_id, idx in zip(models, job.run_ids, job.subsets):
+            writer.finish(model, job.ratio, run_id, idx, summary.trainer)
+        with lock:
+            summary.trained[job.ratio] += len(job.run_ids)
+            if progress is not None:
+                progress.update(len(job.run_ids))
+
+    try:
+        _execute(experiment, jobs, run_job)
+    finally:
+        if progress is not None:
+            progress.close()
+    summary.seconds = clock() - started
+    return summary
+
+
+def _execute(experiment: Experiment, jobs: list[_Job], run_job: Callable[[_Job], None]) -> None:
+    """Run the jobs on the experiment's devices: in this thread for one device, else one worker
+    thread per device pulling jobs from a shared queue (one run or batch per device at a time)."""
+    devices = list(experiment.devices()) or [""]
+    if len(devices) == 1 or len(jobs) <= 1:
+        with experiment.device_scope(devices[0]):
+            for job in jobs:
+                run_job(job)
+        return
+    work: queue.Queue[_Job] = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    errors: list[BaseException] = []
+
+    def worker(device: str) -> None:
+        with experiment.device_scope(device):
+            while not errors:
+                try:
+                    job = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    run_job(job)
+                except BaseException as exc:  # stop the other workers after their current job
+                    errors.append(exc)
+                    return
+
+    threads = [threading.Thread(target=worker, args=(d,), name=f"heldout-{d}", daemon=True) for d in devices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,166 @@
+"""The MLP experiment family: everything but the data, shared by ``digits``, ``mnist`` and ``arrays``.
+
+A concrete experiment subclasses :class:`MLPExperiment` and implements :meth:`load_arrays`.
+Options (``heldout train EXP -o name=value``) shared by the family:
+
+==================  ========================================================================
+``hidden``          hidden layer sizes, e.g. ``512,256``
+``learning_rate``   SGD step size
+``momentum``        SGD momentum
+``batch_size``      minibatch size (the last, partial batch of an epoch is kept, as in Keras)
+``label_noise``     fraction of training labels replaced by another class, chosen with
+                    ``noise_seed``; the flipped ids and clean labels are recorded in
+                    ``labels.npz`` (``noisy_idx``, ``clean_labels_train``)
+``noise_seed``      seed of the label noise (independent of ``--seed``)
+``runs_per_batch``  models trained together by the batched trainer
+``mixed_precision`` ``auto``: bfloat16 matmuls when training on a GPU; ``off``: float32
+``jit``             compile the batched trainer's epoch with XLA (``true``/``false``)
+==================  ========================================================================
+
+TensorFlow is imported by the methods that need it (see :mod:`heldout_zoo.tf_mlp`).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from heldout_core.errors import HeldoutError
+from heldout_core.experiment import ArrayData, Experiment, Option, boolean, int_list
+
+
+def flip_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replace ``round(fraction * n)`` labels by a different class, uniformly at random.
+
+    Returns:
+        noisy labels int64 (n,), and the flipped ids int64 (ascending).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    count = math.floor(fraction * n + 0.5)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    flipped = np.sort(rng.choice(n, size=count, replace=False)).astype(np.int64)
+    noisy = labels.copy()
+    # adding 1..K-1 modulo K always lands on another class, each equally likely
+    noisy[flipped] = (labels[flipped] + rng.integers(1, num_classes, size=count)) % num_classes
+    return noisy, flipped
+
+
+def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: float = 0.1,
+                  batch_size: int = 128) -> dict[str, Option]:
+    return {
+        "hidden": Option(hidden, int_list, "hidden layer sizes, e.g. 512,256"),
+        "learning_rate": Option(learning_rate, float, "SGD step size"),
+        "momentum": Option(0.9, float, "SGD momentum"),
+        "batch_size": Option(batch_size, int, "minibatch size"),
+        "label_noise": Option(0.0, float, "fraction of training labels flipped to another class"),
+        "noise_seed": Option(0, int, "seed of the label noise"),
+        "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False),
+        "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on GPU) or off", False),
+        "jit": Option(True, boolean, "XLA-compile the batched trainer (true/false)", False),
+    }
+
+
+class MLPExperiment(Experiment):
+    """An MLP trained with SGD + momentum on arrays; subclasses supply :meth:`load_arrays`."""
+
+    options: ClassVar[dict[str, Option]] = _option_table((512, 256), 16)
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        c = self.config
+        if not 0.0 <= c["label_noise"] < 1.0:
+            raise HeldoutError(f"option label_noise must lie in [0, 1), got {c['label_noise']}.")
+        if c["batch_size"] < 1 or c["runs_per_batch"] < 1 or c["learning_rate"] <= 0:
+            raise HeldoutError("options batch_size and runs_per_batch must be at least 1, and learning_rate positive.")
+        if any(h < 1 for h in c["hidden"]):
+            raise HeldoutError(f"option hidden must be positive layer sizes, got {c['hidden']}.")
+        if c["mixed_precision"] not in ("auto", "off"):
+            raise HeldoutError(f"option mixed_precision must be 'auto' or 'off', got {c['mixed_precision']!r}.")
+        # instances may batch a different number of runs than the class default
+        self.runs_per_batch = int(c["runs_per_batch"])
+
+    # ----------------------------------------------------------------- data
+    @abc.abstractmethod
+    def load_arrays(self, data_path: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``x_train, y_train, x_test, y_test``: float32 inputs scaled for training, int labels."""
+
+    def load_data(self, data_path: Path | None) -> ArrayData:
+        x_train, y_train, x_test, y_test = self.load_arrays(data_path)
+        y_train = np.asarray(y_train, dtype=np.int64)
+        y_test = np.asarray(y_test, dtype=np.int64)
+        k = self.classes_of(y_train, y_test)
+        extras: dict[str, np.ndarray] = {}
+        if self.config["label_noise"] > 0:
+            noisy, flipped = flip_labels(y_train, self.config["label_noise"], k, self.config["noise_seed"])
+            extras = {"noisy_idx": flipped, "clean_labels_train": y_train}
+            y_train = noisy
+        return ArrayData(np.asarray(x_train, dtype=np.float32), y_train, np.asarray(x_test, dtype=np.float32), y_test, extras)
+
+    def classes_of(self, y_train: np.ndarray, y_test: np.ndarray) -> int:
+        """Number of classes: ``num_classes``, or 1 + the largest label when it comes from the data."""
+        largest = int(max(y_train.max(initial=0), y_test.max(initial=0)))
+        if min(y_train.min(initial=0), y_test.min(initial=0)) < 0:
+            raise HeldoutError(f"experiment '{self.name}': labels must be 0, 1, ..., got negative labels.")
+        if self.num_classes is not None:
+            if largest >= self.num_classes:
+                raise HeldoutError(f"experiment '{self.name}' has {self.num_classes} classes but the data has label {largest}.")
+            return self.num_classes
+        return max(largest + 1, 2)
+
+    def sizes(self, data: ArrayData) -> tuple[int, ...]:
+        """Layer sizes (d_in, hidden..., classes)."""
+        d_in = int(np.prod(data.x_train.shape[1:]))
+        return (d_in, *self.config["hidden"], self.classes_of(data.y_train, data.y_test))
+
+    # ----------------------------------------------------------------- model
+    def build_model(self, data: ArrayData, seed: int):
+        from . import tf_mlp
+
+        return tf_mlp.build(self.sizes(data), seed)
+
+    def train(self, model, data: ArrayData, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
+        from . import tf_mlp
+
+        c = self.config
+        tf_mlp.train_keras(model, data.x_train, data.y_train, subset_idx, seed=seed, epochs=epochs,
+                           learning_rate=c["learning_rate"], momentum=c["momentum"], batch_size=c["batch_size"])
+
+    def train_many(self, data: ArrayData, subsets: Sequence[np.ndarray], seeds: Sequence[int], *, epochs: int):
+        from . import tf_mlp
+
+        c = self.config
+        mixed = c["mixed_precision"] == "auto" and tf_mlp.gpu_devices() != [""]
+        return tf_mlp.train_batched(data.x_train, data.y_train, subsets, seeds, sizes=self.sizes(data), epochs=epochs,
+                                    learning_rate=c["learning_rate"], momentum=c["momentum"],
+                                    batch_size=c["batch_size"], mixed_precision=mixed, jit=c["jit"])
+
+    def evaluate(self, model, data: ArrayData) -> tuple[np.ndarray, np.ndarray]:
+        from . import tf_mlp
+
+        return tf_mlp.predict(model, data.x_train) == data.y_train, tf_mlp.predict(model, data.x_test) == data.y_test
+
+    def save_checkpoint(self, model, prefix: Path, *, epoch: int) -> None:
+        from . import tf_mlp
+
+        tf_mlp.save(model, prefix, epoch)
+
+    def restore_checkpoint(self, data: ArrayData, prefix: Path):
+        from . import tf_mlp
+
+        return tf_mlp.restore(self.sizes(data), prefix)
+
+    # ----------------------------------------------------------------- devices
+    def devices(self) -> list[str]:
+        from . import tf_mlp
+
+        return tf_mlp.gpu_devices()
+
+    def device_scope(self, device: str):
+        from . import tf_mlp
+
+        return tf_mlp.device_scope(device)

@@ -1,0 +1,262 @@
+"""TensorFlow code of the MLP experiments: the model, two trainers, checkpoints, devices.
+
+Imported only when an MLP experiment builds or trains a model (never by ``heldout plugins``).
+
+- :class:`MLP` is a ``tf.Module`` with the attribute layout of Sonnet 2's ``snt.nets.MLP``
+  (``_layers[i].w``, ``_layers[i].b``), called as ``model(images, is_training=False)`` like the
+  released models; every checkpoint holds ``model``, ``epoch`` and ``global_step``, as the
+  released ones do, whichever trainer produced it.
+- :func:`train_keras` trains one model with Keras ``fit`` (the ``--sequential`` path).
+- :func:`train_batched` trains M models at once: weights stacked on a leading model axis
+  ((M, d_in, d_out)), one batched einsum per layer, each model drawing its minibatches from its
+  own subset through per-model index arrays; a whole epoch is one XLA-compiled while loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+# Keras prints a progress bar and warnings per fit; the zoo's own progress goes to stderr
+tf.get_logger().setLevel("ERROR")
+
+
+# ---------------------------------------------------------------------------- the model
+class Linear(tf.Module):
+    """``y = x w + b`` with ``w`` (d_in, d_out) and ``b`` (d_out,), float32."""
+
+    def __init__(self, w: np.ndarray, b: np.ndarray, name: str | None = None):
+        super().__init__(name=name)
+        self.w = tf.Variable(w, dtype=tf.float32, name="w")
+        self.b = tf.Variable(b, dtype=tf.float32, name="b")
+
+    def __call__(self, x):
+        return tf.matmul(x, self.w) + self.b
+
+
+class MLP(tf.Module):
+    """Fully connected ReLU network; inputs are flattened, the output is logits (n, classes)."""
+
+    def __init__(self, params: Sequence[np.ndarray], name: str = "mlp"):
+        super().__init__(name=name)
+        self._layers = [Linear(params[2 * i], params[2 * i + 1], name=f"linear_{i}") for i in range(len(params) // 2)]
+        self.trained_steps = 0  # minibatch steps of the last training, written as global_step
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (int(self._layers[0].w.shape[0]), *(int(layer.w.shape[1]) for layer in self._layers))
+
+    def numpy_params(self) -> list[np.ndarray]:
+        """[w0, b0, w1, b1, ...] as numpy arrays."""
+        return [v.numpy() for layer in self._layers for v in (layer.w, layer.b)]
+
+    def assign(self, params: Sequence[np.ndarray]) -> None:
+        for i, layer in enumerate(self._layers):
+            layer.w.assign(params[2 * i])
+            layer.b.assign(params[2 * i + 1])
+
+    def __call__(self, images, is_training: bool = False):
+        h = tf.reshape(tf.cast(images, tf.float32), [tf.shape(images)[0], -1])
+        for i, layer in enumerate(self._layers):
+            h = layer(h)
+            if i < len(self._layers) - 1:
+                h = tf.nn.relu(h)
+        return h
+
+
+def init_params(sizes: Sequence[int], seed: int) -> list[np.ndarray]:
+    """Glorot-uniform weights and zero biases (Keras' defaults), a function of ``seed``."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0]))
+    params = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        limit = math.sqrt(6.0 / (d_in + d_out))
+        params.append(rng.uniform(-limit, limit, size=(d_in, d_out)).astype(np.float32))
+        params.append(np.zeros(d_out, dtype=np.float32))
+    return params
+
+
+def minibatch_rng(seed: int) -> np.random.Generator:
+    """The generator of a run's minibatch order (a stream apart from its initialisation)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
+
+
+def build(sizes: Sequence[int], seed: int) -> MLP:
+    return MLP(init_params(sizes, seed))
+
+
+# ---------------------------------------------------------------------------- evaluation
+def predict(model: MLP, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Predicted classes, int64 (n,)."""
+    out = [tf.argmax(model(x[i:i + batch]), axis=1).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def save(model: MLP, prefix: Path, epoch: int) -> None:
+    """``tf.train.Checkpoint(model=, epoch=, global_step=)`` written at ``prefix``."""
+    ckpt = tf.train.Checkpoint(model=model, epoch=tf.Variable(int(epoch), dtype=tf.int64),
+                               global_step=tf.Variable(int(model.trained_steps), dtype=tf.int64))
+    ckpt.write(str(prefix))
+
+
+def restore(sizes: Sequence[int], prefix: Path) -> MLP:
+    """An :class:`MLP` of the given layer sizes with weights read from ``prefix``."""
+    model = MLP(init_params(sizes, 0))
+    status = tf.train.Checkpoint(model=model).read(str(prefix))
+    status.expect_partial().assert_existing_objects_matched()
+    return model
+
+
+# ---------------------------------------------------------------------------- Keras, one at a time
+def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray, *, seed: int, epochs: int,
+                learning_rate: float, momentum: float, batch_size: int) -> None:
+    """Train ``model`` in place with Keras ``fit`` (SGD with momentum, cross-entropy) on the subset.
+
+    The Keras model starts from ``model``'s weights; the minibatch order comes from a tf.data
+    shuffle seeded with ``seed`` (no global random state is touched).
+    """
+    import keras
+
+    sizes = model.sizes
+    layers = [keras.Input((sizes[0],))]
+    layers += [keras.layers.Dense(d, activation="relu") for d in sizes[1:-1]]
+    layers += [keras.layers.Dense(sizes[-1])]
+    net = keras.Sequential(layers)
+    net.set_weights(model.numpy_params())
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    xs = x[subset_idx].reshape(len(subset_idx), -1)
+    ds = (tf.data.Dataset.from_tensor_slices((xs, y[subset_idx]))
+          .shuffle(len(subset_idx), seed=int(seed), reshuffle_each_iteration=True)
+          .batch(batch_size))
+    net.fit(ds, epochs=epochs, verbose=0, shuffle=False)  # ds is already shuffled, with its own seed
+    model.assign(net.get_weights())
+    model.trained_steps = epochs * math.ceil(len(subset_idx) / batch_size)
+
+
+# ---------------------------------------------------------------------------- many at once
+def _forward(params, xb, compute_dtype):
+    """Logits (M, B, classes) of M stacked MLPs on per-model batches xb (M, B, d)."""
+    h = xb
+    n_layers = len(params) // 2
+    for i in range(n_layers):
+        w, b = params[2 * i], params[2 * i + 1]
+        h = tf.einsum("mbi,mio->mbo", tf.cast(h, compute_dtype), tf.cast(w, compute_dtype))
+        h = tf.cast(h, tf.float32) + b[:, None, :]
+        if i < n_layers - 1:
+            h = tf.nn.relu(h)
+    return h
+
+
+@functools.lru_cache(maxsize=None)
+def _epoch_fn(compute_dtype: tf.DType, jit: bool):
+    """One epoch of SGD with momentum for M stacked models, as one compiled while loop.
+
+    Cached per dtype so that every batch of runs with the same shapes reuses one compilation.
+    """
+
+    @tf.function(jit_compile=jit, reduce_retracing=True)
+    def epoch(params, velocity, x, y, idx, mask, learning_rate, momentum):
+        # idx, mask: (steps, M, B); padded entries (mask 0) repeat example 0 and weigh nothing
+        n_steps = tf.shape(idx)[0]
+
+        def body(step, params, velocity):
+            xb = tf.gather(x, idx[step])        # (M, B, d)
+            yb = tf.gather(y, idx[step])        # (M, B)
+            mb = mask[step]                     # (M, B)
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                logits = _forward(params, xb, compute_dtype)
+                # cross-entropy written out: the sparse op carries a label-range Assert that XLA
+                # drops with a warning on every compile
+                n_classes = tf.shape(logits)[-1]
+                ce = -tf.reduce_sum(tf.one_hot(yb, n_classes) * tf.nn.log_softmax(logits), axis=-1)
+                # each model's loss is the mean over its own (real) batch, as in Keras; summing
+                # over models keeps their gradients independent
+                loss = tf.reduce_sum(tf.reduce_sum(ce * mb, axis=1) / tf.reduce_sum(mb, axis=1))
+            grads = tape.gradient(loss, params)
+            # Keras SGD: v <- momentum v - lr g; w <- w + v
+            velocity = [momentum * v - learning_rate * g for v, g in zip(velocity, grads)]
+            params = [p + v for p, v in zip(params, velocity)]
+            return step + 1, params, velocity
+
+        _, params, velocity = tf.while_loop(lambda step, *_: step < n_steps, body, (tf.constant(0), params, velocity))
+        return params, velocity
+
+    return epoch
+
+
+def epoch_indices(orders: Sequence[np.ndarray], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-model minibatch indices and weights for one epoch.
+
+    Args:
+        orders: M arrays of the same length n_s, each model's examples in this epoch's order.
+    Returns:
+        idx int32 (steps, M, batch_size) and mask float32 of the same shape; the last step is
+        padded (mask 0) when n_s is not a multiple of batch_size, like Keras' partial last batch.
+    """
+    order = np.stack(orders)                    # (M, n_s)
+    m, n_s = order.shape
+    steps = math.ceil(n_s / batch_size)
+    idx = np.zeros((m, steps * batch_size), dtype=np.int32)
+    mask = np.zeros((m, steps * batch_size), dtype=np.float32)
+    idx[:, :n_s] = order
+    mask[:, :n_s] = 1.0
+    idx = idx.reshape(m, steps, batch_size).transpose(1, 0, 2)
+    mask = mask.reshape(m, steps, batch_size).transpose(1, 0, 2)
+    return np.ascontiguousarray(idx), np.ascontiguousarray(mask)
+
+
+def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
+                  sizes: Sequence[int], epochs: int, learning_rate: float, momentum: float, batch_size: int,
+                  mixed_precision: bool = False, jit: bool = True) -> list[MLP]:
+    """Train one MLP per (subset, seed) at once; returns the M trained models, in order.
+
+    Initialisation and minibatch order of model m are those of :func:`train_keras` with
+    ``seeds[m]`` in distribution (same init, independent shuffles), not bit for bit.
+
+    Args:
+        x: float32 (n_train, ...) inputs; y: int (n_train,) labels.
+        subsets: M int arrays of equal length, the training examples of each model.
+        mixed_precision: bfloat16 matmuls (float32 weights, updates and softmax) for GPUs.
+        jit: compile the epoch with XLA (``tf.function(jit_compile=True)``).
+    """
+    if len({len(s) for s in subsets}) != 1:
+        raise ValueError("train_batched needs subsets of equal size")
+    n_s = len(subsets[0])
+    x_t = tf.constant(x.reshape(len(x), -1), dtype=tf.float32)
+    y_t = tf.constant(y, dtype=tf.int32)
+    per_model = [init_params(sizes, s) for s in seeds]
+    params = [tf.constant(np.stack([p[k] for p in per_model])) for k in range(len(per_model[0]))]
+    velocity = [tf.zeros_like(p) for p in params]
+    rngs = [minibatch_rng(s) for s in seeds]
+    subsets = [np.asarray(s, dtype=np.int64) for s in subsets]
+    epoch = _epoch_fn(tf.bfloat16 if mixed_precision else tf.float32, bool(jit))
+    lr, mom = tf.constant(learning_rate, tf.float32), tf.constant(momentum, tf.float32)
+    for _ in range(epochs):
+        idx, mask = epoch_indices([s[rng.permutation(n_s)] for s, rng in zip(subsets, rngs)], batch_size)
+        params, velocity = epoch(params, velocity, x_t, y_t, tf.constant(idx), tf.constant(mask), lr, mom)
+    stacked = [p.numpy() for p in params]
+    models = []
+    for m in range(len(subsets)):
+        model = MLP([p[m] for p in stacked])  # each run gets its own weights, checkpointed on its own
+        model.trained_steps = epochs * math.ceil(n_s / batch_size)
+        models.append(model)
+    return models
+
+
+# ---------------------------------------------------------------------------- devices
+def gpu_devices() -> list[str]:
+    """Names of the GPUs TensorFlow sees (``/device:GPU:0`` ...), or ``[""]`` for the default."""
+    names = [d.name for d in tf.config.list_logical_devices("GPU")]
+    return names or [""]
+
+
+def device_scope(device: str):
+    return tf.device(device) if device else contextlib.nullcontext()

@@ -1,0 +1,353 @@
+"""The run driver with a numpy experiment: layout, records, resume after crashes, executors, CLI."""
+
+import io
+import json
+import threading
+import types
+
+import numpy as np
+import pytest
+
+from heldout_core import hookimpl, load_runs, plugins, read_aux_arrays
+from heldout_core.cli import main
+from heldout_core.errors import HeldoutError
+from heldout_core.experiment import ArrayData, Experiment, Option
+from heldout_core.io import AUX_KEYS, run_dir
+from heldout_core.progress import Progress, format_duration
+from heldout_core.training import driver
+from heldout_core.training import subsets as S
+
+
+class Crash(Exception):
+    """Stands for a crash (power cut, OOM kill) in the middle of a job."""
+
+
+class Centroids(Experiment):
+    """Nearest-centroid classifier on noisy blobs; counts what the driver asks of it."""
+
+    name = "centroids"
+    num_classes = 3
+    default_epochs = 2
+    options = {"spread": Option(1.0, float, "noise around the centroids")}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.trained = []          # (run seed, subset) per model trained
+        self.crash_after = None    # raise Crash when this many models have been trained
+        self.batches = []          # sizes of train_many calls
+
+    def load_data(self, data_path):
+        rng = np.random.default_rng(0)
+        y = np.arange(90) % 3
+        x = rng.normal(scale=self.config["spread"], size=(90, 2)) + 1.5 * np.stack([y, y % 2], 1)
+        return ArrayData(x[:60], y[:60], x[60:], y[60:])
+
+    def build_model(self, data, seed):
+        return {"c": np.zeros((3, 2)), "seed": seed}
+
+    def _fit(self, model, data, subset_idx, seed):
+        if self.crash_after is not None and len(self.trained) >= self.crash_after:
+            raise Crash()
+        x, y = data.x_train[subset_idx], data.y_train[subset_idx]
+        model["c"] = np.stack([x[y == k].mean(0) for k in range(3)])
+        self.trained.append((seed, np.array(subset_idx)))
+
+    def train(self, model, data, subset_idx, *, seed, epochs):
+        self._fit(model, data, subset_idx, seed)
+
+    def train_many(self, data, subsets, seeds, *, epochs):
+        self.batches.append(len(subsets))
+        models = []
+        for idx, seed in zip(subsets, seeds):
+            model = self.build_model(data, seed)
+            self._fit(model, data, idx, seed)
+            models.append(model)
+        return models
+
+    def _predict(self, model, x):
+        return ((x[:, None] - model["c"]) ** 2).sum(-1).argmin(1)
+
+    def evaluate(self, model, data):
+        return self._predict(model, data.x_train) == data.y_train, self._predict(model, data.x_test) == data.y_test
+
+    def save_checkpoint(self, model, prefix, *, epoch):
+        np.save(f"{prefix}.npy", model["c"])
+
+    def restore_checkpoint(self, data, prefix):
+        return {"c": np.load(f"{prefix}.npy")}
+
+
+def train(exp, out, **kw):
+    kw.setdefault("ratios", [0.7])
+    kw.setdefault("runs", 6)
+    kw.setdefault("show_progress", False)
+    return driver.train_runs(exp, out, **kw)
+
+
+def records(out, name="centroids"):
+    """{(ratio, run_id): dict of aux arrays} of every finished run under ``out``."""
+    found = {}
+    for path in sorted((out / name).glob("*/*/aux_arrays.npz")):
+        with np.load(path) as f:
+            found[(float(path.parent.parent.name), int(path.parent.name))] = {k: f[k] for k in f.files}
+    return found
+
+
+def assert_same_records(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert np.array_equal(a[key][name], b[key][name]), (key, name)
+
+
+def test_writes_the_released_layout_with_seeded_subsets(tmp_path):
+    exp = Centroids()
+    summary = train(exp, tmp_path, ratios=[0.7, 0.5], runs=4, seed=9)
+    assert summary.trained == {0.7: 4, 0.5: 4} and summary.skipped == {0.7: 0, 0.5: 0}
+    for ratio in (0.7, 0.5):
+        for run_id in range(4):
+            folder = run_dir(tmp_path, "centroids", ratio, run_id)
+            assert sorted(p.name for p in folder.iterdir()) == ["aux_arrays.npz", "checkpoints", "run.json"]
+            assert [p.name for p in (folder / "checkpoints").iterdir()] == ["ckpt-2.npy"]
+            with np.load(folder / "aux_arrays.npz") as f:
+                assert sorted(f.files) == sorted(AUX_KEYS)      # exactly the released keys, no more
+            run = read_aux_arrays(folder / "aux_arrays.npz")
+            assert np.array_equal(run.subsample_idx, S.random_subset(60, ratio, 9, run_id))
+            info = json.loads((folder / "run.json").read_text())
+            assert (info["seed"], info["epochs"], info["subset_ratio"], info["run_id"]) == (9, 2, ratio, run_id)
+            assert info["run_seed"] == S.run_seed(9, ratio, run_id) and info["options"] == {"spread": 1.0}
+            # the checkpoint restores to a model with the recorded correctness
+            model = exp.restore_checkpoint(None, folder / "checkpoints" / "ckpt-2")
+            correct_train, correct_test = exp.evaluate(model, exp.load_data(None))
+            assert np.array_equal(correct_train, run.correct_train) and np.array_equal(correct_test, run.correct_test)
+    with np.load(tmp_path / "centroids" / "labels.npz") as f:
+        assert np.array_equal(f["labels_train"], np.arange(60) % 3) and np.array_equal(f["labels_test"], np.arange(30) % 3)
+    runs = load_runs(tmp_path / "centroids")
+    assert runs.n_runs == 8 and runs.n_train == 60 and runs.n_test == 30
+
+
+def test_same_seed_gives_identical_records_and_other_seeds_differ(tmp_path):
+    train(Centroids(), tmp_path / "a", seed=1)
+    train(Centroids(), tmp_path / "b", seed=1)
+    train(Centroids(), tmp_path / "c", seed=2)
+    assert_same_records(records(tmp_path / "a"), records(tmp_path / "b"))
+    a, c = records(tmp_path / "a"), records(tmp_path / "c")
+    assert not np.array_equal(a[(0.7, 0)]["subsample_idx"], c[(0.7, 0)]["subsample_idx"])
+
+
+def test_resumes_after_a_crash_without_losing_or_repeating_runs(tmp_path):
+    clean = tmp_path / "clean"
+    train(Centroids(), clean, runs=8)
+    out = tmp_path / "crashed"
+    exp = Centroids()
+    exp.crash_after = 3
+    with pytest.raises(Crash):
+        train(exp, out, runs=8)
+    assert sorted(records(out)) == [(0.7, 0), (0.7, 1), (0.7, 2)]
+    again = Centroids()
+    summary = train(again, out, runs=8)
+    assert summary.trained == {0.7: 5} and summary.skipped == {0.7: 3}
+    # exactly the five missing runs were trained, with their own seeds and subsets
+    assert [s for s, _ in again.trained] == [S.run_seed(0, 0.7, r) for r in range(3, 8)]
+    assert_same_records(records(out), records(clean))
+    # nothing to do the third time
+    assert train(Centroids(), out, runs=8).trained == {0.7: 0}
+
+
+def test_crash_between_checkpoint_and_records_leaves_an_unfinished_run(tmp_path, monkeypatch):
+    real = driver.write_aux_arrays
+    calls = []
+
+    def crash_on_third(run, folder):
+        calls.append(run.run_id)
+        if len(calls) == 3:
+            raise Crash()
+        return real(run, folder)
+
+    monkeypatch.setattr(driver, "write_aux_arrays", crash_on_third)
+    with pytest.raises(Crash):
+        train(Centroids(), tmp_path, runs=5)
+    folder = run_dir(tmp_path, "centroids", 0.7, 2)
+    assert (folder / "checkpoints").is_dir() and (folder / "run.json").exists()
+    assert not driver.is_finished(folder) and not list(folder.glob(".*aux_arrays*"))
+    monkeypatch.setattr(driver, "write_aux_arrays", real)
+    again = Centroids()
+    assert train(again, tmp_path, runs=5).trained == {0.7: 3}
+    assert len(again.trained) == 3 and sorted(records(tmp_path)) == [(0.7, r) for r in range(5)]
+
+
+def test_crash_while_writing_a_checkpoint_leaves_no_checkpoints_folder(tmp_path, monkeypatch):
+    exp = Centroids()
+
+    def half_written(model, prefix, *, epoch):
+        np.save(f"{prefix}.npy", model["c"][:1])
+        raise Crash()
+
+    monkeypatch.setattr(exp, "save_checkpoint", half_written)
+    with pytest.raises(Crash):
+        train(exp, tmp_path, runs=2)
+    folder = run_dir(tmp_path, "centroids", 0.7, 0)
+    assert not (folder / "checkpoints").exists() and len(list(folder.glob(".checkpoints-partial-*"))) == 1
+    train(Centroids(), tmp_path, runs=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["aux_arrays.npz", "checkpoints", "run.json"]
+    assert np.load(folder / "checkpoints" / "ckpt-2.npy").shape == (3, 2)
+
+
+def test_unreadable_records_are_trained_again(tmp_path):
+    train(Centroids(), tmp_path, runs=3)
+    aux = run_dir(tmp_path, "centroids", 0.7, 1) / "aux_arrays.npz"
+    aux.write_bytes(aux.read_bytes()[:50])  # e.g. a copy cut short by a full disk
+    again = Centroids()
+    assert train(again, tmp_path, runs=3).trained == {0.7: 1}
+    assert read_aux_arrays(aux).train_mask.sum() == 42
+
+
+def test_finished_runs_with_other_settings_stop_the_job(tmp_path):
+    train(Centroids(), tmp_path, runs=2, seed=1)
+    with pytest.raises(HeldoutError, match=r"0\.7/0 was trained with seed=1, but this job asks for 2"):
+        train(Centroids(), tmp_path, runs=3, seed=2)
+    with pytest.raises(HeldoutError, match="was trained with epochs=2, but this job asks for 5"):
+        train(Centroids(), tmp_path, runs=3, seed=1, epochs=5)
+    with pytest.raises(HeldoutError, match="labels.npz records different 'labels_train'"):
+        exp = Centroids()
+        data = exp.load_data(None)
+        train(exp, tmp_path, runs=3, seed=1, data=ArrayData(data.x_train, data.y_train[::-1].copy(), data.x_test, data.y_test))
+    # the same settings add runs
+    assert train(Centroids(), tmp_path, runs=3, seed=1).trained == {0.7: 1}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ratios": [1.0]}, "--ratio must lie strictly between 0 and 1, got 1"),
+    ({"ratios": [0.7, 0.7]}, "each --ratio may be given only once"),
+    ({"runs": 0}, "--runs must be at least 1"),
+    ({"epochs": 0}, "--epochs must be at least 1"),
+    ({"seed": -3}, "--seed must be a non-negative integer"),
+    ({"design": "sobol"}, "--design must be one of random, balanced"),
+    ({"ratios": [0.001]}, "leaves 0 in the subset"),
+])
+def test_bad_input_is_one_clear_error(tmp_path, kwargs, message):
+    with pytest.raises(HeldoutError, match=message):
+        train(Centroids(), tmp_path, **kwargs)
+
+
+def test_batched_and_sequential_records_have_the_same_format(tmp_path):
+    exp = Centroids()
+    exp.runs_per_batch = 4
+    summary = train(exp, tmp_path / "batched", runs=10)
+    assert summary.trainer == "batched" and exp.batches == [4, 4, 2]
+    seq = Centroids()
+    seq.runs_per_batch = 4
+    assert train(seq, tmp_path / "sequential", runs=10, sequential=True).trainer == "sequential"
+    assert seq.batches == []
+    a, b = records(tmp_path / "batched"), records(tmp_path / "sequential")
+    for key in a:
+        assert {k: (v.dtype, v.shape) for k, v in a[key].items()} == {k: (v.dtype, v.shape) for k, v in b[key].items()}
+    # this experiment's training does not depend on the seed, so the records agree exactly
+    assert_same_records(a, b)
+    info = json.loads((run_dir(tmp_path / "batched", "centroids", 0.7, 0) / "run.json").read_text())
+    assert info["trainer"] == "batched"
+
+
+def test_balanced_design_batches_only_equal_sized_subsets(tmp_path):
+    exp = Centroids()
+    exp.runs_per_batch = 16
+    train(exp, tmp_path, ratios=[0.7], runs=20, design="balanced")
+    sizes = {len(r["subsample_idx"]) for r in records(tmp_path).values()}
+    assert sizes == {42}   # 7 * 60 / 10 is whole, so every run has 42 examples
+    assert sum(exp.batches) == 20
+    member = np.zeros((20, 60), dtype=int)
+    for (ratio, run_id), r in records(tmp_path).items():
+        member[run_id, r["subsample_idx"]] = 1
+    assert (member[:10].sum(0) == 7).all() and (member[10:].sum(0) == 7).all()
+
+
+def test_runs_are_spread_over_several_devices(tmp_path):
+    exp = Centroids()
+    exp.runs_per_batch = 2
+    seen = {}
+    local = threading.local()
+
+    class Scope:
+        def __init__(self, device):
+            self.device = device
+
+        def __enter__(self):
+            local.device = self.device
+
+        def __exit__(self, *exc):
+            local.device = None
+
+    exp.devices = lambda: ["gpu0", "gpu1"]
+    exp.device_scope = Scope
+    real_fit = exp._fit
+
+    def fit(model, data, idx, seed):
+        seen.setdefault(local.device, []).append(seed)
+        real_fit(model, data, idx, seed)
+
+    exp._fit = fit
+    train(exp, tmp_path, runs=12)
+    assert set(seen) <= {"gpu0", "gpu1"} and sum(len(v) for v in seen.values()) == 12
+    assert sorted(records(tmp_path)) == [(0.7, r) for r in range(12)]
+    # a failure on one device stops the job with that error
+    failing = Centroids()
+    failing.runs_per_batch = 2
+    failing.devices = lambda: ["gpu0", "gpu1"]
+    failing.crash_after = 3
+    with pytest.raises(Crash):
+        train(failing, tmp_path / "failing", runs=12)
+
+
+def test_progress_reports_rate_and_time_left():
+    now = [0.0]
+    stream = io.StringIO()
+    progress = Progress(10, "digits 0.7", stream=stream, clock=lambda: now[0], log_every=0)
+    now[0] = 6.0
+    progress.update(3)
+    assert stream.getvalue().splitlines()[-1] == "digits 0.7: 3/10 runs, 30.0 runs/min, 14s left"
+    now[0] = 20.0
+    progress.update(7)
+    assert stream.getvalue().splitlines()[-1] == "digits 0.7: 10/10 runs, 30.0 runs/min, took 20s"
+    assert format_duration(3725) == "1h 02m" and format_duration(75) == "1m 15s"
+
+
+def test_driver_prints_progress_to_the_stream(tmp_path):
+    stream = io.StringIO()
+    driver.train_runs(Centroids(), tmp_path, ratios=[0.7], runs=3, stream=stream)
+    assert stream.getvalue().splitlines()[-1].startswith("centroids (sequential): 3/3 runs")
+    stream = io.StringIO()
+    driver.train_runs(Centroids(), tmp_path, ratios=[0.7], runs=4, stream=stream)
+    assert stream.getvalue().splitlines()[0] == f"centroids: 3 finished runs found in {tmp_path / 'centroids'}, 1 to train."
+
+
+# ---------------------------------------------------------------------------- command line
+@pytest.fixture
+def fake_registry(monkeypatch):
+    module = types.ModuleType("centroid_plugin")
+    module.register_experiments = hookimpl(lambda register: register(Centroids))
+    registry = plugins.build_registry([], entry_points=False, plugins=[(module, "centroid-plugin")])
+    monkeypatch.setattr(plugins, "_registry", registry)
+    return registry
+
+
+def test_train_command_writes_runs_and_resumes(tmp_path, fake_registry, capsys):
+    args = ["train", "centroids", "--out", str(tmp_path), "--ratio", "0.7", "--ratio", "0.4", "--runs", "3",
+            "--seed", "5", "-o", "spread=0.5", "-q"]
+    assert main(args) == 0
+    assert "0.7: 3 trained, 0 already there" in capsys.readouterr().out
+    info = json.loads((run_dir(tmp_path, "centroids", 0.4, 2) / "run.json").read_text())
+    assert info["plugin"] == "centroid-plugin" and info["options"] == {"spread": 0.5} and info["seed"] == 5
+    assert main(args) == 0
+    assert "0.4: 0 trained, 3 already there" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["nonexistent"], "heldout: error: unknown experiment 'nonexistent'; known experiments: centroids."),
+    (["centroids", "--ratio", "1.2"], "heldout: error: --ratio must lie strictly between 0 and 1, got 1.2."),
+    (["centroids", "-o", "spread"], "heldout: error: -o/--option expects NAME=VALUE, got 'spread'."),
+    (["centroids", "-o", "depth=3"], "heldout: error: experiment 'centroids' has no option 'depth' (options: spread)."),
+])
+def test_train_command_bad_input_exits_2_with_one_line(tmp_path, fake_registry, capsys, extra, message):
+    assert main(["train", *extra, "--out", str(tmp_path), "-q"]) == 2
+    assert capsys.readouterr().err.strip() == message
