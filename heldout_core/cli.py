@@ -16,6 +16,7 @@ from .errors import HeldoutError
 
 COMMAND_MODULES = [
     "heldout_core.commands",
+    "heldout_core.release_commands",
     "heldout_core.training.commands",
 ]
 

@@ -34,6 +34,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "heldout_zoo.digits",
     "heldout_zoo.mnist",
     "heldout_zoo.arrays",
+    "heldout_zoo.cifar.experiment",
+    "heldout_zoo.imagenet.experiment",
 )
 ENTRY_POINT_GROUP = "heldout"
 PLUGINS_ENV = "HELDOUT_PLUGINS"

@@ -1,0 +1,309 @@
+"""Importing a released checkpoint archive (``cifar10-inception.tar.gz`` and friends).
+
+One sequential pass over the ``.tar.gz`` both computes its MD5 and does the work, so a 240 GB
+archive is read once:
+
+- ``aux_only=True``: only the ``<experiment>/<ratio>/<run_id>/aux_arrays.npz`` members are read
+  (into memory, one at a time) and bit-packed as they arrive; checkpoints stream past unwritten.
+  The result is the compact store (:mod:`heldout_core.store`): one ``<experiment>_<ratio>.runs.npz``
+  per experiment and subset ratio.
+- otherwise: every member is checked (no absolute paths, no ``..``, no links that leave the
+  output folder, no devices or fifos) and extracted, with the ``tarfile`` "data" filter as a
+  second line of defence.
+
+Guarantee: nothing appears in the output folder before the whole archive has been read and its
+MD5 checked. Stores are written atomically once the pass succeeds; a full extraction goes to a
+hidden temporary folder inside the output folder and is moved into place by renames only after
+the check (a crash during those renames can leave some experiment files moved and the rest in
+the ``.heldout-import-*`` folder; rerunning the import replaces them). On any error the
+temporary folder is removed.
+
+The MD5 is compared with the published sum for the three released archive names (DESIGN.md
+section 2), with ``expected_md5`` when given, or not at all when ``verify=False``; an archive of
+another name is reported as "unchecked". numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+
+from .bitpack import n_words
+from .errors import HeldoutError
+from .io import AUX_FILE, load_npz, run_from_aux_arrays
+from .records import UNKNOWN_SEED, Run, RunSet
+from .store import write_store
+
+KNOWN_MD5 = {
+    "cifar10-inception.tar.gz": "bc3b75203381709f8224810946be14b1",
+    "cifar100-inception.tar.gz": "f87218368528afa6e2407c8410f1ffa1",
+    "imagenet-resnet50.tar.gz": "64c39ef7702462b83959af9de622b4b8",
+}
+READ_CHUNK = 1 << 20
+TEMP_PREFIX = ".heldout-import-"
+_AUX_MEMBER = re.compile(r"^(?P<experiment>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<ratio>\d*\.?\d+)/(?P<run_id>\d+)/" + re.escape(AUX_FILE) + "$")
+_MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
+
+# progress(bytes_read, total_bytes, aux_files_read)
+ImportProgress = Callable[[int, int, int], None]
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_archive` did.
+
+    Attributes:
+        archive: the archive read.
+        md5: its MD5 (hex), computed during the pass.
+        md5_status: "verified" (matched the published or given sum), "unchecked" (no sum known
+            for this file name) or "skipped" (``verify=False``).
+        written: store files (``aux_only``) or top-level extracted paths.
+        n_runs: number of ``aux_arrays.npz`` members read.
+        n_members: number of archive members seen.
+    """
+
+    archive: Path
+    md5: str
+    md5_status: str
+    written: list[Path] = field(default_factory=list)
+    n_runs: int = 0
+    n_members: int = 0
+
+
+class _HashingReader:
+    """A read-only file wrapper that feeds every byte read into an MD5."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.md5 = hashlib.md5()
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.md5.update(data)
+        self.bytes_read += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the tar reader left unread: end blocks, the gzip trailer."""
+        while self.read(READ_CHUNK):
+            pass
+
+
+def expected_md5_for(archive: Path, expected_md5: str | None, verify: bool) -> tuple[str | None, str]:
+    """The sum to compare against and the status it leads to ("verified", "unchecked", "skipped")."""
+    if not verify:
+        return None, "skipped"
+    if expected_md5 is not None:
+        expected_md5 = expected_md5.strip().lower()
+        if not _MD5_HEX.match(expected_md5):
+            raise HeldoutError(f"--md5 must be 32 hexadecimal digits, got '{expected_md5}'.")
+        return expected_md5, "verified"
+    if archive.name in KNOWN_MD5:
+        return KNOWN_MD5[archive.name], "verified"
+    return None, "unchecked"
+
+
+# ---------------------------------------------------------------------------- aux-only import
+class _PackedRuns:
+    """Runs of one experiment and ratio, bit-packed as they arrive (no dense (R, n) matrix)."""
+
+    def __init__(self, experiment: str, ratio: float, first: Run, member: str):
+        self.experiment, self.ratio, self.first_member = experiment, ratio, member
+        self.n_train = len(first.train_mask)
+        self.n_test = None if first.correct_test is None else len(first.correct_test)
+        self.run_ids: list[int] = []
+        capacity = 1
+        self.mask = np.zeros((self.n_train, capacity), dtype=np.uint64)
+        self.correct = np.zeros((self.n_train, capacity), dtype=np.uint64)
+        self.test = np.zeros((self.n_test or 0, capacity), dtype=np.uint64)
+
+    def add(self, run: Run, member: str) -> None:
+        n_test = None if run.correct_test is None else len(run.correct_test)
+        if len(run.train_mask) != self.n_train or n_test != self.n_test:
+            raise HeldoutError(f"{member} has {len(run.train_mask)} training / {n_test or 'no'} test examples but "
+                               f"{self.first_member} has {self.n_train} / {self.n_test or 'no'}.")
+        if run.run_id in self.run_ids:
+            raise HeldoutError(f"{member} repeats run id {run.run_id} of {self.experiment} at ratio {self.ratio:g}.")
+        r = len(self.run_ids)
+        word, bit = divmod(r, 64)
+        if word == self.mask.shape[1]:  # grow the word columns geometrically
+            grow = lambda a: np.concatenate([a, np.zeros_like(a)], axis=1)  # noqa: E731
+            self.mask, self.correct, self.test = grow(self.mask), grow(self.correct), grow(self.test)
+        shift = np.uint64(bit)
+        self.mask[:, word] |= run.train_mask.astype(np.uint64) << shift
+        self.correct[:, word] |= run.correct_train.astype(np.uint64) << shift
+        if self.n_test is not None:
+            self.test[:, word] |= run.correct_test.astype(np.uint64) << shift
+        self.run_ids.append(run.run_id)
+
+    def run_set(self) -> RunSet:
+        n_runs = len(self.run_ids)
+        w = n_words(n_runs)
+        return RunSet(
+            train_mask_bits=self.mask[:, :w], correct_train_bits=self.correct[:, :w],
+            correct_test_bits=self.test[:, :w] if self.n_test is not None else None,
+            subset_ratio=np.full(n_runs, self.ratio), run_id=np.asarray(self.run_ids, dtype=np.int64),
+            seed=np.full(n_runs, UNKNOWN_SEED, dtype=np.int64), experiment=self.experiment)
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingReader,
+                      progress: ImportProgress | None, total: int, result: ImportResult) -> dict:
+    groups: dict[tuple[str, float], _PackedRuns] = {}
+    for member in archive:
+        result.n_members += 1
+        name = _member_name(member)
+        match = _AUX_MEMBER.match(name)
+        if match is None or not member.isfile():
+            continue
+        what = f"{source}:{name}"
+        buffer = io.BytesIO(archive.extractfile(member).read())
+        ratio = float(match["ratio"])
+        run = run_from_aux_arrays(load_npz(buffer, what), what, subset_ratio=ratio, run_id=int(match["run_id"]))
+        key = (match["experiment"], ratio)
+        if key not in groups:
+            groups[key] = _PackedRuns(key[0], ratio, run, what)
+        groups[key].add(run, what)
+        result.n_runs += 1
+        if progress is not None:
+            progress(reader.bytes_read, total, result.n_runs)
+    return groups
+
+
+# ---------------------------------------------------------------------------- full extraction
+def check_member(member: tarfile.TarInfo, source: Path) -> None:
+    """Refuse a member that could write outside the output folder or create a special file."""
+    name = member.name
+    what = f"{source}: member '{name}'"
+    if name.startswith(("/", "\\")) or PurePosixPath(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
+        raise HeldoutError(f"{what} has an absolute path; the archive is refused.")
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise HeldoutError(f"{what} contains '..'; the archive is refused.")
+    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        raise HeldoutError(f"{what} is a device or fifo; the archive is refused.")
+    if member.issym() or member.islnk():
+        target = member.linkname
+        if target.startswith(("/", "\\")) or PurePosixPath(target).is_absolute():
+            raise HeldoutError(f"{what} links to the absolute path '{target}'; the archive is refused.")
+        base = PurePosixPath(name).parent if member.issym() else PurePosixPath()
+        depth = 0
+        for part in (base / target).parts:  # a link may not climb above the output folder
+            depth += -1 if part == ".." else (0 if part == "." else 1)
+            if depth < 0:
+                raise HeldoutError(f"{what} links to '{target}', outside the output folder; the archive is refused.")
+    elif not (member.isfile() or member.isdir()):
+        raise HeldoutError(f"{what} is neither a file, a folder nor a link; the archive is refused.")
+
+
+def _extract_members(archive: tarfile.TarFile, source: Path, staging: Path, reader: _HashingReader,
+                     progress: ImportProgress | None, total: int, result: ImportResult) -> None:
+    for member in archive:
+        result.n_members += 1
+        check_member(member, source)
+        try:
+            archive.extract(member, path=staging, filter="data")
+        except tarfile.FilterError as exc:
+            raise HeldoutError(f"{source}: member '{member.name}' is refused by the safe-extraction filter ({exc}).") from None
+        if _AUX_MEMBER.match(_member_name(member)):
+            result.n_runs += 1
+        if progress is not None:
+            progress(reader.bytes_read, total, result.n_runs)
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> list[Path]:
+    """Move the staged tree into ``out_dir``: whole top-level folders by one rename when new, else file by file."""
+    moved = []
+    for top in sorted(staging.iterdir()):
+        target = out_dir / top.name
+        if not target.exists():
+            os.replace(top, target)
+        elif top.is_dir() and target.is_dir():
+            for path in sorted(p for p in top.rglob("*") if not p.is_dir()):
+                dest = target / path.relative_to(top)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+        else:
+            if target.is_dir():
+                raise HeldoutError(f"{target} is a folder but the archive has a file of that name.")
+            os.replace(top, target)
+        moved.append(target)
+    return moved
+
+
+# ---------------------------------------------------------------------------- entry point
+def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, aux_only: bool = False,
+                   verify: bool = True, expected_md5: str | None = None,
+                   progress: ImportProgress | None = None) -> ImportResult:
+    """Read a released ``.tar.gz`` once: check its MD5, and extract it or stream its run records.
+
+    Args:
+        archive: the ``.tar.gz`` file.
+        out_dir: created if needed; gets the stores (``aux_only``) or the extracted tree.
+        aux_only: write the compact run store instead of unpacking checkpoints.
+        verify: compare the MD5 with the published (or ``expected_md5``) sum.
+        expected_md5: the sum to expect, for archives whose name is not one of the released ones.
+        progress: called as ``progress(bytes_read, archive_bytes, aux_files_read)`` as the pass goes.
+
+    Raises:
+        HeldoutError: naming the archive (and member) on an unreadable archive, a bad
+            ``aux_arrays.npz``, a refused member, or an MD5 mismatch; the output folder is then
+            left as it was.
+    """
+    source = Path(archive)
+    if not source.is_file():
+        raise HeldoutError(f"{source} does not exist or is not a file.")
+    expected, status = expected_md5_for(source, expected_md5, verify)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise HeldoutError(f"--out {out} exists and is not a folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    total = source.stat().st_size
+    result = ImportResult(source, "", status)
+    staging = None if aux_only else Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out))
+    try:
+        with open(source, "rb") as handle:
+            reader = _HashingReader(handle)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|gz", bufsize=READ_CHUNK) as tar:
+                    if aux_only:
+                        groups = _read_aux_members(tar, source, reader, progress, total, result)
+                    else:
+                        _extract_members(tar, source, staging, reader, progress, total, result)
+                reader.drain()
+            except HeldoutError:
+                raise
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+                raise HeldoutError(f"{source} is not a readable tar.gz archive ({type(exc).__name__}: {exc}).") from None
+        result.md5 = reader.md5.hexdigest()
+        if expected is not None and result.md5 != expected:
+            raise HeldoutError(f"{source} has MD5 {result.md5} but {expected} was expected; the file is damaged or "
+                               f"incomplete, and nothing was written.")
+        if aux_only:
+            if not groups:
+                raise HeldoutError(f"{source} has no <experiment>/<ratio>/<run_id>/{AUX_FILE} members.")
+            for key in sorted(groups):
+                result.written += write_store(groups[key].run_set(), out)
+        else:
+            result.written = _move_into_place(staging, out)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return result
