@@ -45,7 +45,8 @@ class Progress:
         self.unit = unit
         self.done = 0
         self.start = clock()
-        self._last_print = -float("inf")
+        # The first line waits log_every seconds: a rate from the first unit alone says little.
+        self._last_print = self.start
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def rate_per_minute(self) -> float:
