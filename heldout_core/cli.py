@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors print one line and return 2."""
+    # TensorFlow's C++ INFO lines (e.g. "Compiled cluster using XLA!") would interleave with our
+    # output; warnings and errors still show, and a user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .errors import HeldoutError
-from .io import atomic_write, find_record_files, load_labels, load_runs, read_aux_arrays, save_npz_atomic
+from .io import (atomic_write, find_record_files, find_unfinished_runs, load_labels, load_runs, read_aux_arrays,
+                 save_npz_atomic)
 from .progress import Progress
 
 
@@ -74,6 +76,13 @@ def run_info(args: argparse.Namespace) -> int:
             problems.append(str(exc))
         if progress:
             progress.update()
+    if progress:
+        progress.close()
+    unfinished = find_unfinished_runs(args.path)
+    if unfinished:
+        shown = ", ".join(str(p) for p in unfinished[:3]) + (", ..." if len(unfinished) > 3 else "")
+        problems.append(f"{len(unfinished)} run folder(s) without aux_arrays.npz (unfinished, crashed or not fully "
+                        f"downloaded; they are skipped): {shown}")
     for key in sorted(groups, key=lambda k: (str(k[0]), k[1])):
         experiment, ratio, kind, where = key
         ids = sorted(groups[key])
@@ -130,6 +139,8 @@ def run_estimate(args: argparse.Namespace) -> int:
         loading[0].update(done - loading[0].done)
 
     runs = load_runs(args.path, experiment=args.experiment, progress=on_file)
+    if loading:
+        loading[0].close()
     if args.labels:
         runs = runs.with_labels(*load_labels(args.labels))
     if args.ratio is not None:
@@ -140,6 +151,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         have = ", ".join(f"{r:g}" for r in runs.ratios)
         raise HeldoutError(f"the runs have several subset ratios ({have}); choose one for memorization and influence with --ratio.")
     ratio = float(one.ratios[0])
+    _prepare_out(args.out, args.overwrite)
     options = dict(confidence=args.confidence, method=args.method, n_boot=args.n_boot, seed=args.seed)
     print(f"{runs!r}; memorization and influence at ratio {ratio:g} ({one.n_runs} runs)")
     large = one.n_runs * one.n_train * max(one.n_test, 1) > 10**10
@@ -147,7 +159,8 @@ def run_estimate(args: argparse.Namespace) -> int:
 
     mem = memorization(one, **options)
     save_npz_atomic(args.out / "memorization.npz", estimate=mem.estimate, ci_low=mem.ci_low, ci_high=mem.ci_high,
-                    n_in=mem.n_in, n_out=mem.n_out, confidence=mem.confidence, method=mem.method, ratio=ratio)
+                    n_in=mem.n_in, n_out=mem.n_out, correct_in=mem.correct_in, correct_out=mem.correct_out,
+                    standard_error=mem.standard_error, confidence=mem.confidence, method=mem.method, ratio=ratio)
     _write_memorization_csv(args.out / "memorization.csv", mem)
     written = ["memorization.npz", "memorization.csv"]
     steps.update()
@@ -156,14 +169,20 @@ def run_estimate(args: argparse.Namespace) -> int:
         top = influence(one, top_k=min(args.top_k, one.n_train), **options)
         save_npz_atomic(args.out / "influence_topk.npz", train_idx=top.train_idx, estimate=top.estimate,
                         ci_low=top.ci_low, ci_high=top.ci_high, n_in=top.n_in, n_out=top.n_out,
+                        correct_in=top.correct_in, correct_out=top.correct_out,
                         confidence=top.confidence, method=top.method, ratio=ratio)
         written.append("influence_topk.npz")
     steps.update()
 
     cs = consistency(runs, **options)
+    # `scores` and `labels` are the keys of the released C-score files (DESIGN.md section 3).
+    released_keys = {"scores": cs.estimate}
+    if runs.labels_train is not None:
+        released_keys["labels"] = runs.labels_train
     save_npz_atomic(args.out / "cscore.npz", estimate=cs.estimate, ci_low=cs.ci_low, ci_high=cs.ci_high,
                     ratios=cs.ratios, per_ratio=cs.per_ratio, per_ratio_ci_low=cs.per_ratio_ci_low,
-                    per_ratio_ci_high=cs.per_ratio_ci_high, n_out=cs.n_out, confidence=cs.confidence, method=cs.method)
+                    per_ratio_ci_high=cs.per_ratio_ci_high, n_out=cs.n_out, correct_out=cs.correct_out,
+                    confidence=cs.confidence, method=cs.method, **released_keys)
     written.append("cscore.npz")
     steps.update()
 
@@ -203,7 +222,15 @@ def _estimate_iv(args: argparse.Namespace) -> None:
         clash = [name for name in OUTPUT_FILES if (args.out / name).exists()]
         if clash:
             raise HeldoutError(f"--out {args.out} already holds {', '.join(clash)}; pass --overwrite to replace them.")
-    args.out.mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Create --out once the records have loaded; with --overwrite, remove this command's old
+    result files first so none from an earlier run is left beside the new ones."""
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in OUTPUT_FILES:
+            (out / name).unlink(missing_ok=True)
 
 
 def _write_memorization_csv(path: Path, mem) -> None:
@@ -219,12 +246,14 @@ def _write_memorization_csv(path: Path, mem) -> None:
 
 def _print_summary(mem, cs, pairs, args) -> None:
     level = f"{args.confidence:.0%}"
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN results print as nan
         width = np.nanmedian(mem.ci_high - mem.ci_low)
         high = int((mem.ci_low > 0.25).sum())
-    print(f"memorization: mean {np.nanmean(mem.estimate):.3f}, median {level} interval width {width:.3f}, "
+        mem_mean, cs_mean = np.nanmean(mem.estimate), np.nanmean(cs.estimate)
+    print(f"memorization: mean {mem_mean:.3f}, median {level} interval width {width:.3f}, "
           f"{high} examples with lower bound > 0.25, {mem.n_undefined} undefined (never in or never out)")
-    print(f"C-scores over ratios {', '.join(f'{r:g}' for r in cs.ratios)}: mean {np.nanmean(cs.estimate):.3f}, "
+    print(f"C-scores over ratios {', '.join(f'{r:g}' for r in cs.ratios)}: mean {cs_mean:.3f}, "
           f"{cs.n_undefined} undefined")
     if pairs is not None:
         print(f"high-influence pairs (infl >= {args.infl_threshold}, mem >= {args.mem_threshold}, same class): {len(pairs.tr_idx)}")

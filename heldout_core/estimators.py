@@ -222,6 +222,8 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
     """
     runs = _runs_iv(runs, needs_test=True)
     threshold = _influence_iv(top_k, threshold, full, runs.n_train)
+    if isinstance(rows_per_chunk, bool) or not isinstance(rows_per_chunk, (int, np.integer)) or rows_per_chunk < 1:
+        raise HeldoutError(f"rows_per_chunk must be a positive integer, got {rows_per_chunk!r}.")
     spec = interval_spec(confidence, method, n_boot, seed)
     n_runs = runs.n_runs
     n_in = kernels.row_popcounts(runs.train_mask_bits)
@@ -329,6 +331,9 @@ def high_influence_pairs(runs: RunSet, *, infl_threshold: float = 0.15, mem_thre
     to reuse memorization already computed on the same runs.
     """
     runs = _runs_iv(runs, needs_test=True)
+    for name, value in (("infl_threshold", infl_threshold), ("mem_threshold", mem_threshold)):
+        if not isinstance(value, (int, float, np.number)) or not -1.0 <= float(value) <= 1.0:
+            raise HeldoutError(f"{name} must be a number in [-1, 1], got {value!r}.")
     if same_class and (runs.labels_train is None or runs.labels_test is None):
         raise HeldoutError("same_class=True needs class labels for the training and test sets "
                            "(RunSet labels_train/labels_test; --labels on the command line).")

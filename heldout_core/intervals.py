@@ -53,8 +53,8 @@ def interval_spec(confidence: float, method: str, n_boot: int, seed: int | None)
         raise HeldoutError(f"n_boot must be an integer of at least 2, got {n_boot!r}.")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise HeldoutError(f"seed must be a non-negative integer or None, got {seed!r}.")
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise HeldoutError(f"seed must be an integer in [0, 2**63) or None, got {seed!r}.")
     return IntervalSpec(confidence, method, int(n_boot), int(seed))
 
 

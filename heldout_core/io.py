@@ -51,6 +51,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -62,6 +64,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_npz_atomic(path: str | os.PathLike, **arrays) -> Path:
     """``np.savez`` (uncompressed) written atomically to exactly ``path``."""
     with atomic_write(path) as handle:
@@ -70,8 +78,8 @@ def save_npz_atomic(path: str | os.PathLike, **arrays) -> Path:
 
 
 def format_ratio(ratio: float) -> str:
-    """Folder name of a subset ratio as in the release: ``0.7`` -> ``"0.7"``."""
-    return f"{float(ratio):g}"
+    """Folder name of a subset ratio as in the release: ``0.7`` -> ``"0.7"`` (shortest exact form)."""
+    return np.format_float_positional(float(ratio), trim="-")
 
 
 def run_dir(root: str | os.PathLike, experiment: str, ratio: float, run_id: int) -> Path:
@@ -85,8 +93,6 @@ def load_npz(source, what: str) -> dict[str, np.ndarray]:
     try:
         _check_zip_magic(source, what)
         with np.load(source, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise HeldoutError(f"{what} is a .npy array, not an .npz archive.")
             return {key: data[key] for key in data.files}
     except HeldoutError:
         raise
@@ -109,8 +115,9 @@ def _check_zip_magic(source, what: str) -> None:
     else:
         with open(source, "rb") as handle:
             magic = handle.read(4)
-    if not magic.startswith((b"PK", b"\x93NUM")):
-        raise HeldoutError(f"{what} is not a readable .npz file (it is not a zip archive).")
+    if not magic.startswith(b"PK"):
+        kind = "a .npy array" if magic.startswith(b"\x93NUM") else "not a zip archive"
+        raise HeldoutError(f"{what} is not a readable .npz file (it is {kind}).")
 
 
 def _zero_one(arr: np.ndarray, key: str, what: str) -> np.ndarray:
@@ -146,7 +153,11 @@ def _scatter_by_index(values, ids, n, keys: str, what: str) -> np.ndarray:
 
 def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_ratio: float = float("nan"),
                         run_id: int = 0) -> Run:
-    """Validate the arrays of one ``aux_arrays.npz`` and align them into a :class:`Run`."""
+    """Validate the arrays of one ``aux_arrays.npz`` and align them into a :class:`Run`.
+
+    A NaN ``subset_ratio`` (the file is not inside a ``<ratio>/`` folder) is taken from the
+    subset's size, rounded to two decimals.
+    """
     missing = [k for k in AUX_KEYS if k not in arrays and k not in ("correctness_test", "index_test")]
     if missing:
         raise HeldoutError(f"{what} has no key '{missing[0]}' (expected keys: {', '.join(AUX_KEYS)}).")
@@ -176,6 +187,9 @@ def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_rati
         idx_test = _ids(arrays["index_test"], "index_test", what)
         correct_test = _scatter_by_index(_zero_one(arrays["correctness_test"], "correctness_test", what),
                                          idx_test, len(idx_test), "index_test (with correctness_test)", what)
+    if np.isnan(subset_ratio):
+        # Outside a <ratio>/ folder: the subset size says it (fixed-size subsets of round(r n)).
+        subset_ratio = round(len(subsample) / n_train, 2)
     return Run(train_mask=mask, correct_train=correct_train, correct_test=correct_test,
                subset_ratio=float(subset_ratio), run_id=int(run_id), seed=UNKNOWN_SEED)
 
@@ -244,6 +258,19 @@ def _ratio_folder(folder: Path, experiment: str | None) -> list[RecordFile]:
     return found
 
 
+def find_unfinished_runs(path: str | os.PathLike) -> list[Path]:
+    """Run folders (``<ratio>/<run_id>/``) under ``path`` that have no ``aux_arrays.npz``: runs
+    still training, crashed, or lost in an incomplete download."""
+    root = Path(path).resolve()
+    if root.is_file():
+        return []
+    ratio_dirs = [root] if _is_ratio(root.name) else []
+    ratio_dirs += [p for p in root.glob("*") if p.is_dir() and _is_ratio(p.name)]
+    ratio_dirs += [p for p in root.glob("*/*") if p.is_dir() and _is_ratio(p.name)]
+    return sorted(run for folder in ratio_dirs for run in folder.iterdir()
+                  if run.is_dir() and _RUN_NAME.match(run.name) and not (run / AUX_FILE).is_file())
+
+
 def find_record_files(path: str | os.PathLike) -> list[RecordFile]:
     """All run-record files under ``path``, which may be:
 
@@ -254,6 +281,7 @@ def find_record_files(path: str | os.PathLike) -> list[RecordFile]:
     path = Path(path)
     if not path.exists():
         raise HeldoutError(f"{path} does not exist.")
+    path = path.resolve()  # "." and relative paths must still show their folder names
     if path.is_file():
         if path.name.endswith(STORE_SUFFIX):
             return [RecordFile(path, "store", None, float("nan"), None)]

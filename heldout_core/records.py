@@ -134,6 +134,15 @@ class RunSet:
         for name, arr in (("subset_ratio", subset_ratio), ("seed", seed)):
             if len(arr) != n_runs:
                 raise HeldoutError(f"{name} has {len(arr)} entries for {n_runs} runs.")
+        ratios = np.asarray(subset_ratio, dtype=np.float64)
+        if not ((ratios > 0) & (ratios <= 1)).all():
+            bad = ratios[~((ratios > 0) & (ratios <= 1))][0]
+            raise HeldoutError(f"subset_ratio must be in (0, 1] for every run, got {bad}.")
+        if n_runs % 64:
+            for name, bits in (("train_mask_bits", train_mask_bits), ("correct_train_bits", correct_train_bits),
+                               ("correct_test_bits", correct_test_bits)):
+                if bits is not None and len(bits) and (bits[:, -1] >> np.uint64(n_runs % 64)).any():
+                    raise HeldoutError(f"{name} has bits set past run {n_runs - 1}; padding bits must be zero.")
         self.train_mask_bits = np.ascontiguousarray(train_mask_bits)
         self.correct_train_bits = np.ascontiguousarray(correct_train_bits)
         self.correct_test_bits = np.ascontiguousarray(correct_test_bits)
@@ -166,8 +175,10 @@ class RunSet:
             train_mask: (R, n_train) bool, True where run r trained on example i.
             correct_train: (R, n_train) bool correctness of run r's final model on example i.
             correct_test: (R, n_test) bool, or None.
-            subset_ratio: scalar or (R,); default: each run's fraction of training examples,
-                rounded to two decimals (pass it for ratios that are not multiples of 0.01).
+            subset_ratio: scalar or (R,); default: the fraction of training examples over all
+                runs, rounded to two decimals, as one ratio (pass it for several ratios, or for
+                ratios that are not multiples of 0.01). NaN entries are replaced by that run's
+                own fraction, rounded to two decimals.
             run_id: (R,) ints, default 0..R-1. seed: scalar or (R,), default -1 (unknown).
         """
         mask = _as_bool_matrix(train_mask, "train_mask")
@@ -186,9 +197,12 @@ class RunSet:
                 raise HeldoutError(f"correct_test has {test.shape[0]} runs but train_mask has {n_runs}; both need one row per run.")
             test_bits = pack_runs(test)
         if subset_ratio is None:
-            ratios = np.round(mask.mean(axis=1), 2)
+            # One design: Bernoulli-drawn subsets vary around the ratio from run to run.
+            ratios = np.full(n_runs, np.round(mask.mean(), 2))
         else:
             ratios = _per_run(subset_ratio, n_runs, "subset_ratio", np.float64, None)
+            unknown = np.isnan(ratios)
+            ratios[unknown] = np.round(mask[unknown].mean(axis=1), 2)
         return cls(
             train_mask_bits=pack_runs(mask),
             correct_train_bits=pack_runs(correct),

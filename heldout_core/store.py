@@ -85,6 +85,13 @@ def read_store(path: str | os.PathLike) -> RunSet:
     for key in ("run_ids", "seeds"):
         if len(meta[key]) != n_runs:
             raise HeldoutError(f"{path}: metadata '{key}' has {len(meta[key])} entries for {n_runs} runs.")
+    try:
+        return _runset_from_store(arrays, meta, n_runs)
+    except HeldoutError as exc:
+        raise HeldoutError(f"{path}: {exc}") from None
+
+
+def _runset_from_store(arrays, meta, n_runs) -> RunSet:
     return RunSet(
         train_mask_bits=arrays["train_mask_bits"],
         correct_train_bits=arrays["correct_train_bits"],

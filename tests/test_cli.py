@@ -95,3 +95,27 @@ def test_existing_results_are_not_overwritten_without_flag(release, capsys):
     assert main(["estimate", str(release / "release"), "--out", str(out), "--overwrite"]) == 0
     assert (out / "memorization.csv").read_text().startswith("index,memorization")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_info_reports_run_folders_without_records(release, capsys):
+    (release / "release" / "toy" / "0.7" / "150" / "checkpoints").mkdir(parents=True)
+    assert main(["info", str(release / "release")]) == 1
+    assert "1 run folder(s) without aux_arrays.npz" in capsys.readouterr().out
+
+
+def test_overwrite_removes_stale_results_and_cscores_have_released_keys(release, small_runs):
+    out = release / "out"
+    assert main(["estimate", str(release / "release"), "--out", str(out), "--labels", str(release / "labels.npz")]) == 0
+    assert (out / "high_infl_pairs.npz").exists()
+    with np.load(out / "cscore.npz") as data:
+        np.testing.assert_array_equal(data["scores"], data["estimate"])
+        np.testing.assert_array_equal(data["labels"], small_runs.labels_train)
+    assert main(["estimate", str(release / "release"), "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "high_infl_pairs.npz").exists()  # no labels this time: the old pairs are gone
+
+
+def test_bad_seed_is_refused(small_runs):
+    from heldout_core import HeldoutError
+
+    with pytest.raises(HeldoutError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
+        memorization(small_runs, method="bootstrap", seed=2**63)

@@ -190,3 +190,47 @@ def test_load_labels_accepts_released_key_names(tmp_path):
     np.savez(tmp_path / "bad.npz", other=np.arange(4))
     with pytest.raises(HeldoutError, match="has no labels"):
         load_labels(tmp_path / "bad.npz")
+
+
+def test_relative_paths_and_folders_not_named_by_ratio(tmp_path, monkeypatch):
+    runs = make_runs(13, run_id=np.arange(12) + 3)
+    write_release_layout(runs, tmp_path)
+    monkeypatch.chdir(tmp_path / "exp" / "0.7")
+    here = load_runs(".")
+    assert list(here.ratios) == [0.7] and sorted(here.run_id) == list(range(3, 15)) and here.experiment == "exp"
+    monkeypatch.chdir(tmp_path / "exp" / "0.7" / "5")
+    assert load_runs(".").run_id[0] == 5
+    # runs copied into a folder whose name is no ratio: the ratio comes from the subset size
+    (tmp_path / "exp" / "0.7").rename(tmp_path / "exp" / "myruns")
+    moved = load_runs(tmp_path / "exp" / "myruns")
+    assert list(moved.ratios) == [0.7] and moved.n_runs == 12
+
+
+def test_npy_named_npz_is_a_clear_error(tmp_path):
+    path = tmp_path / "aux_arrays.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.arange(3))
+    with pytest.raises(HeldoutError, match=r"is not a readable .npz file \(it is a .npy array\)"):
+        read_aux_arrays(path)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        (path,) = write_store(make_runs(14), tmp_path)
+        aux = write_aux_arrays(make_runs(14).run(0), tmp_path / "run")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(aux.stat().st_mode) == 0o644
+
+
+def test_unknown_ratios_are_inferred_never_nan():
+    mask, correct, _ = random_records(15, 6, 40, 0, ratio=0.25)
+    runs = RunSet.from_arrays(mask, correct, subset_ratio=[np.nan, 0.5, np.nan, 0.5, 0.5, 0.5], run_id=np.arange(6))
+    np.testing.assert_array_equal(runs.subset_ratio, [0.25, 0.5, 0.25, 0.5, 0.5, 0.5])
+    with pytest.raises(HeldoutError, match=r"subset_ratio must be in \(0, 1\]"):
+        RunSet.from_arrays(mask, correct, subset_ratio=1.5)

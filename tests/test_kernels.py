@@ -10,8 +10,8 @@ from heldout_core.estimators import _all_runs
 import naive
 
 # (runs, n_train, n_test): runs not a multiple of 64, one run, one example, tiles that do not
-# divide n_train (the tile is 2048 columns, the register block 4 x 4).
-SHAPES = [(1, 1, 1), (3, 5, 2), (64, 9, 7), (65, 13, 6), (130, 2051, 5), (200, 33, 17)]
+# divide n (training tiles of 1024 columns, 64 test rows per thread, register blocks of 4 x 4).
+SHAPES = [(1, 1, 1), (3, 5, 2), (64, 9, 7), (65, 13, 6), (130, 2051, 5), (200, 33, 17), (70, 1030, 131)]
 
 
 def records(shape, seed, mode="random"):
