@@ -32,6 +32,8 @@ import numpy as np
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import ArrayData, Experiment, Option, boolean, int_list
 
+from .tf_devices import OneWorkerPerGPU, gpu_devices
+
 
 def flip_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Replace ``round(fraction * n)`` labels by a different class, uniformly at random.
@@ -65,7 +67,7 @@ def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: f
     }
 
 
-class MLPExperiment(Experiment):
+class MLPExperiment(OneWorkerPerGPU, Experiment):
     """An MLP trained with SGD + momentum on arrays; subclasses supply :meth:`load_arrays`."""
 
     options: ClassVar[dict[str, Option]] = _option_table((512, 256), 16)
@@ -134,7 +136,7 @@ class MLPExperiment(Experiment):
         from . import tf_mlp
 
         c = self.config
-        mixed = c["mixed_precision"] == "auto" and tf_mlp.gpu_devices() != [""]
+        mixed = c["mixed_precision"] == "auto" and gpu_devices() != [""]
         return tf_mlp.train_batched(data.x_train, data.y_train, subsets, seeds, sizes=self.sizes(data), epochs=epochs,
                                     learning_rate=c["learning_rate"], momentum=c["momentum"],
                                     batch_size=c["batch_size"], mixed_precision=mixed, jit=c["jit"])
@@ -153,14 +155,3 @@ class MLPExperiment(Experiment):
         from . import tf_mlp
 
         return tf_mlp.restore(self.sizes(data), prefix)
-
-    # ----------------------------------------------------------------- devices
-    def devices(self) -> list[str]:
-        from . import tf_mlp
-
-        return tf_mlp.gpu_devices()
-
-    def device_scope(self, device: str):
-        from . import tf_mlp
-
-        return tf_mlp.device_scope(device)

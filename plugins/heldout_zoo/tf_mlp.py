@@ -14,7 +14,6 @@ Imported only when an MLP experiment builds or trains a model (never by ``heldou
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from pathlib import Path
@@ -249,14 +248,3 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
         model.trained_steps = epochs * math.ceil(n_s / batch_size)
         models.append(model)
     return models
-
-
-# ---------------------------------------------------------------------------- devices
-def gpu_devices() -> list[str]:
-    """Names of the GPUs TensorFlow sees (``/device:GPU:0`` ...), or ``[""]`` for the default."""
-    names = [d.name for d in tf.config.list_logical_devices("GPU")]
-    return names or [""]
-
-
-def device_scope(device: str):
-    return tf.device(device) if device else contextlib.nullcontext()

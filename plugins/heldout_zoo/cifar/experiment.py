@@ -27,6 +27,8 @@ from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import Experiment, Option
 
+from ..release_checkpoints import ReleaseCheckpoints
+from ..tf_devices import OneWorkerPerGPU
 from .data import CifarArrays, load_cifar
 
 
@@ -54,15 +56,7 @@ class CifarData:
         return self.test.labels[np.argsort(self.test.ids)]
 
 
-def gpu_devices() -> list[str]:
-    """Visible GPUs as device names, or [""] (one unnamed device) without any."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    return [d.name for d in gpus] or [""]
-
-
-class CifarInception(Experiment):
+class CifarInception(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
     """SmallInception on a CIFAR variant; subclasses set ``variant`` and ``num_classes``."""
 
     variant: ClassVar[str] = "cifar10"
@@ -115,28 +109,6 @@ class CifarInception(Experiment):
 
         arrays = data.train if split == "train" else data.test
         return evaluate_correctness(model, cifar_dataset(arrays, self.config["eval_batch_size"], training=False), len(arrays))
-
-    def save_checkpoint(self, model, prefix: Path, *, epoch: int) -> None:
-        from .training import save_release_checkpoint
-
-        save_release_checkpoint(model, prefix, epoch=epoch, global_step=getattr(model, "trained_steps", 0))
-
-    def restore_checkpoint(self, data: CifarData, prefix: Path):
-        from .training import restore_release_checkpoint
-
-        model = self.build_model(data, seed=0)
-        restore_release_checkpoint(model, prefix)
-        return model
-
-    def devices(self) -> list[str]:
-        return gpu_devices()
-
-    def device_scope(self, device: str):
-        import contextlib
-
-        import tensorflow as tf
-
-        return tf.device(device) if device else contextlib.nullcontext()
 
 
 class Cifar10Inception(CifarInception):

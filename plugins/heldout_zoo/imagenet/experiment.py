@@ -23,6 +23,9 @@ from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import Experiment, Option
 
+from ..release_checkpoints import ReleaseCheckpoints
+from ..tf_devices import OneWorkerPerGPU
+
 INDEX_FILE = "imagenet_index.npz"
 
 
@@ -49,7 +52,7 @@ class ImagenetData:
         return len(self.labels_test)
 
 
-class ImagenetResnet50(Experiment):
+class ImagenetResnet50(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
     name = "imagenet-resnet50"
     num_classes = 1000
     default_ratios = (0.7,)
@@ -112,30 +115,6 @@ class ImagenetResnet50(Experiment):
 
         files, n = (data.train_files, data.n_train) if split == "train" else (data.test_files, data.n_test)
         return evaluate_correctness(model, imagenet_dataset(files, self.config["eval_batch_size"], training=False), n)
-
-    def save_checkpoint(self, model, prefix: Path, *, epoch: int) -> None:
-        from heldout_zoo.cifar.training import save_release_checkpoint
-
-        save_release_checkpoint(model, prefix, epoch=epoch, global_step=getattr(model, "trained_steps", 0))
-
-    def restore_checkpoint(self, data: ImagenetData, prefix: Path):
-        from heldout_zoo.cifar.training import restore_release_checkpoint
-
-        model = self.build_model(data, seed=0)
-        restore_release_checkpoint(model, prefix)
-        return model
-
-    def devices(self) -> list[str]:
-        from heldout_zoo.cifar.experiment import gpu_devices
-
-        return gpu_devices()
-
-    def device_scope(self, device: str):
-        import contextlib
-
-        import tensorflow as tf
-
-        return tf.device(device) if device else contextlib.nullcontext()
 
 
 @hookimpl
