@@ -38,6 +38,41 @@ def unpack_runs(words: np.ndarray, n_runs: int) -> np.ndarray:
     return bits.T.astype(bool)
 
 
+# Examples handled at once when repacking, so memory stays at a block of dense runs however
+# large the training set (ImageNet: 1.28 million examples).
+_ROWS_PER_BLOCK = 1 << 16
+
+
 def select_runs(words: np.ndarray, n_runs: int, runs: np.ndarray) -> np.ndarray:
     """Repack only the given runs (indices into 0..R-1, in the given order)."""
-    return pack_runs(unpack_runs(words, n_runs)[np.asarray(runs, dtype=np.int64)])
+    runs = np.asarray(runs, dtype=np.int64)
+    out = np.zeros((words.shape[0], n_words(len(runs))), dtype=np.uint64)
+    for start in range(0, words.shape[0], _ROWS_PER_BLOCK):
+        block = slice(start, start + _ROWS_PER_BLOCK)
+        out[block] = pack_runs(unpack_runs(words[block], n_runs)[runs])
+    return out
+
+
+def concat_runs(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Join bit matrices of the same examples along runs: [(words (n, W_k), R_k), ...] ->
+    (n, ceil(sum R_k / 64)), with the runs of each part after those of the parts before it.
+
+    Works on the words directly (shifts), never unpacking to one byte per bit.
+    """
+    n = parts[0][0].shape[0]
+    total = sum(r for _, r in parts)
+    out = np.zeros((n, n_words(total)), dtype=np.uint64)
+    offset = 0
+    for words, n_runs in parts:
+        first, shift = divmod(offset, WORD_BITS)
+        w = n_words(n_runs)
+        if shift == 0:
+            out[:, first:first + w] = words[:, :w]
+        else:
+            out[:, first:first + w] |= words[:, :w] << np.uint64(shift)
+            # the high bits of each word spill into the next output word
+            spill = words[:, :w] >> np.uint64(WORD_BITS - shift)
+            end = min(first + 1 + w, out.shape[1])
+            out[:, first + 1:end] |= spill[:, : end - first - 1]
+        offset += n_runs
+    return out

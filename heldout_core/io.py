@@ -340,12 +340,14 @@ def load_runs(path: str | os.PathLike, *, experiment: str | None = None, ratio: 
     elif len(names) > 1:
         raise HeldoutError(f"{path} holds several experiments ({', '.join(sorted(names))}); choose one with experiment=... (--experiment).")
     if auxes:
-        runs = []
-        for done, f in enumerate(auxes, 1):
-            runs.append(read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0))
-            if progress is not None:
-                progress(done, len(auxes))
-        sets.append(RunSet.from_runs(runs, experiment=auxes[0].experiment))
+        def read_all():
+            for done, f in enumerate(auxes, 1):
+                yield read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0)
+                if progress is not None:
+                    progress(done, len(auxes))
+
+        # streamed: runs are packed as they are read, never all held unpacked
+        sets.append(RunSet.from_runs(read_all(), experiment=auxes[0].experiment))
     if ratio is not None:
         sets = [s.by_ratio(ratio) for s in sets if np.isclose(s.subset_ratio, ratio, atol=1e-9).any()]
     if not sets:

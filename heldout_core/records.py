@@ -11,11 +11,11 @@ over these bits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
-from .bitpack import pack_runs, select_runs, unpack_runs
+from .bitpack import concat_runs, pack_runs, select_runs, unpack_runs
 from .errors import HeldoutError
 
 UNKNOWN_SEED = -1
@@ -216,35 +216,66 @@ class RunSet:
         )
 
     @classmethod
-    def from_runs(cls, runs: Sequence[Run], *, experiment: str | None = None) -> "RunSet":
-        """Build from :class:`Run` objects, which must share n_train and n_test."""
-        runs = list(runs)
-        if not runs:
-            raise HeldoutError("no runs were given; the set is empty.")
-        n_train = len(runs[0].train_mask)
-        has_test = runs[0].correct_test is not None
-        n_test = len(runs[0].correct_test) if has_test else 0
+    def from_runs(cls, runs: Iterable[Run], *, experiment: str | None = None) -> "RunSet":
+        """Build from :class:`Run` objects, which must share n_train and n_test.
+
+        ``runs`` may be a generator: runs are packed 64 at a time, so memory holds the bit-packed
+        set plus one chunk of dense runs, never all runs unpacked. A NaN ``subset_ratio`` is
+        taken from the run's subset size, rounded to two decimals.
+        """
+        columns: dict[str, list[np.ndarray]] = {"train_mask": [], "correct_train": [], "correct_test": []}
+        ratios, run_ids, seeds = [], [], []
+        first = None
+        chunk: list[Run] = []
+
+        def pack_chunk() -> None:
+            columns["train_mask"].append(pack_runs(np.stack([r.train_mask for r in chunk])))
+            columns["correct_train"].append(pack_runs(np.stack([r.correct_train for r in chunk])))
+            if first.correct_test is not None:
+                columns["correct_test"].append(pack_runs(np.stack([r.correct_test for r in chunk])))
+            chunk.clear()
+
         for run in runs:
-            if len(run.train_mask) != n_train or len(run.correct_train) != n_train:
-                raise HeldoutError(
-                    f"run {run.run_id} (ratio {run.subset_ratio}) has {len(run.train_mask)} training examples "
-                    f"but run {runs[0].run_id} has {n_train}; runs of different training sets cannot be mixed."
-                )
-            if (run.correct_test is not None) != has_test or (has_test and len(run.correct_test) != n_test):
-                got = "no" if run.correct_test is None else len(run.correct_test)
-                raise HeldoutError(f"run {run.run_id} (ratio {run.subset_ratio}) has {got} test examples but run {runs[0].run_id} has {n_test or 'no'}.")
-        first = runs[0]
-        return cls.from_arrays(
-            np.stack([r.train_mask for r in runs]),
-            np.stack([r.correct_train for r in runs]),
-            np.stack([r.correct_test for r in runs]) if has_test else None,
-            subset_ratio=[r.subset_ratio for r in runs],
-            run_id=[r.run_id for r in runs],
-            seed=[r.seed for r in runs],
+            if first is None:
+                first = run
+            cls._check_same_sets(run, first)
+            ratio = float(run.subset_ratio)
+            ratios.append(round(float(np.mean(run.train_mask)), 2) if np.isnan(ratio) else ratio)
+            run_ids.append(run.run_id)
+            seeds.append(run.seed)
+            chunk.append(run)
+            if len(chunk) == 64:
+                pack_chunk()
+        if first is None:
+            raise HeldoutError("no runs were given; the set is empty.")
+        if chunk:
+            pack_chunk()
+        joined = {name: np.concatenate(cols, axis=1) if cols else None for name, cols in columns.items()}
+        return cls(
+            train_mask_bits=joined["train_mask"],
+            correct_train_bits=joined["correct_train"],
+            correct_test_bits=joined["correct_test"],
+            subset_ratio=np.asarray(ratios, dtype=np.float64),
+            run_id=np.asarray(run_ids, dtype=np.int64),
+            seed=np.asarray(seeds, dtype=np.int64),
             labels_train=first.labels_train,
             labels_test=first.labels_test,
             experiment=experiment,
         )
+
+    @staticmethod
+    def _check_same_sets(run: Run, first: Run) -> None:
+        n_train = len(first.train_mask)
+        if len(run.train_mask) != n_train or len(run.correct_train) != n_train:
+            raise HeldoutError(
+                f"run {run.run_id} (ratio {run.subset_ratio}) has {len(run.train_mask)} training examples "
+                f"but run {first.run_id} has {n_train}; runs of different training sets cannot be mixed."
+            )
+        n_test = None if first.correct_test is None else len(first.correct_test)
+        got = None if run.correct_test is None else len(run.correct_test)
+        if got != n_test:
+            raise HeldoutError(f"run {run.run_id} (ratio {run.subset_ratio}) has {got or 'no'} test examples "
+                               f"but run {first.run_id} has {n_test or 'no'}.")
 
     @classmethod
     def concat(cls, sets: Iterable["RunSet"]) -> "RunSet":
@@ -265,15 +296,15 @@ class RunSet:
                 a, b = getattr(first, name), getattr(other, name)
                 if a is not None and b is not None and not np.array_equal(a, b):
                     raise HeldoutError(f"the run sets disagree on {name}.")
-        dense = lambda attr: np.concatenate([s.unpack(attr) for s in sets])  # noqa: E731
+        joined = lambda attr: concat_runs([(getattr(s, attr), s.n_runs) for s in sets])  # noqa: E731
         labels = lambda name: next((getattr(s, name) for s in sets if getattr(s, name) is not None), None)  # noqa: E731
         experiments = {s.experiment for s in sets if s.experiment}
         if len(experiments) > 1:
             raise HeldoutError(f"cannot mix runs of different experiments: {', '.join(sorted(experiments))}.")
         return cls(
-            train_mask_bits=pack_runs(dense("train_mask")),
-            correct_train_bits=pack_runs(dense("correct_train")),
-            correct_test_bits=pack_runs(dense("correct_test")) if first.n_test else None,
+            train_mask_bits=joined("train_mask_bits"),
+            correct_train_bits=joined("correct_train_bits"),
+            correct_test_bits=joined("correct_test_bits"),
             subset_ratio=np.concatenate([s.subset_ratio for s in sets]),
             run_id=np.concatenate([s.run_id for s in sets]),
             seed=np.concatenate([s.seed for s in sets]),

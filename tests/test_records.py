@@ -78,3 +78,25 @@ def test_mixed_training_set_sizes_refused():
     other = RunSet.from_runs([b])
     with pytest.raises(HeldoutError, match="cannot mix runs with 6 training"):
         RunSet.concat([one, other])
+
+
+@pytest.mark.parametrize("sizes", [[64, 64], [3, 70, 61, 1], [130], [1, 1, 1]])
+def test_concat_and_select_work_on_words(sizes, monkeypatch):
+    import heldout_core.bitpack as bitpack
+
+    monkeypatch.setattr(bitpack, "_ROWS_PER_BLOCK", 4)  # several row blocks even on small inputs
+    rng = np.random.default_rng(sum(sizes))
+    dense = [rng.random((r, 9)) < 0.5 for r in sizes]
+    joined = bitpack.concat_runs([(pack_runs(d), len(d)) for d in dense])
+    np.testing.assert_array_equal(joined, pack_runs(np.concatenate(dense)))
+    everything = np.concatenate(dense)
+    pick = rng.permutation(len(everything))[: max(1, len(everything) // 2)]
+    np.testing.assert_array_equal(bitpack.select_runs(joined, len(everything), pick), pack_runs(everything[pick]))
+
+
+def test_from_runs_streams_a_generator_across_word_boundaries():
+    mask, correct, test = random_records(16, 150, 12, 4)
+    dense = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    streamed = RunSet.from_runs(dense.run(r) for r in range(150))
+    for name in ("train_mask_bits", "correct_train_bits", "correct_test_bits", "run_id", "subset_ratio"):
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(dense, name))
