@@ -124,6 +124,7 @@ class _PackedRuns:
         self.n_train = len(first.train_mask)
         self.n_test = None if first.correct_test is None else len(first.correct_test)
         self.run_ids: list[int] = []
+        self.seen_ids: set[int] = set()
         capacity = 1
         self.mask = np.zeros((self.n_train, capacity), dtype=np.uint64)
         self.correct = np.zeros((self.n_train, capacity), dtype=np.uint64)
@@ -134,7 +135,7 @@ class _PackedRuns:
         if len(run.train_mask) != self.n_train or n_test != self.n_test:
             raise HeldoutError(f"{member} has {len(run.train_mask)} training / {n_test or 'no'} test examples but "
                                f"{self.first_member} has {self.n_train} / {self.n_test or 'no'}.")
-        if run.run_id in self.run_ids:
+        if run.run_id in self.seen_ids:
             raise HeldoutError(f"{member} repeats run id {run.run_id} of {self.experiment} at ratio {self.ratio:g}.")
         r = len(self.run_ids)
         word, bit = divmod(r, 64)
@@ -147,6 +148,7 @@ class _PackedRuns:
         if self.n_test is not None:
             self.test[:, word] |= run.correct_test.astype(np.uint64) << shift
         self.run_ids.append(run.run_id)
+        self.seen_ids.add(run.run_id)
 
     def run_set(self) -> RunSet:
         n_runs = len(self.run_ids)
@@ -175,8 +177,10 @@ def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingRe
         if match is None or not member.isfile():
             continue
         what = f"{source}:{name}"
-        buffer = io.BytesIO(archive.extractfile(member).read())
         ratio = float(match["ratio"])
+        if not 0.0 < ratio < 1.0:
+            raise HeldoutError(f"{what}: the ratio folder '{match['ratio']}' is not a subset ratio in (0, 1).")
+        buffer = io.BytesIO(archive.extractfile(member).read())
         run = run_from_aux_arrays(load_npz(buffer, what), what, subset_ratio=ratio, run_id=int(match["run_id"]))
         key = (match["experiment"], ratio)
         if key not in groups:
@@ -200,16 +204,10 @@ def check_member(member: tarfile.TarInfo, source: Path) -> None:
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
         raise HeldoutError(f"{what} is a device or fifo; the archive is refused.")
     if member.issym() or member.islnk():
-        target = member.linkname
-        if target.startswith(("/", "\\")) or PurePosixPath(target).is_absolute():
-            raise HeldoutError(f"{what} links to the absolute path '{target}'; the archive is refused.")
-        base = PurePosixPath(name).parent if member.issym() else PurePosixPath()
-        depth = 0
-        for part in (base / target).parts:  # a link may not climb above the output folder
-            depth += -1 if part == ".." else (0 if part == "." else 1)
-            if depth < 0:
-                raise HeldoutError(f"{what} links to '{target}', outside the output folder; the archive is refused.")
-    elif not (member.isfile() or member.isdir()):
+        # The released layout has no links, and a chain of links can lead a later member
+        # anywhere (CVE-2025-4517 defeats tarfile's own filter on older Pythons): refuse them all.
+        raise HeldoutError(f"{what} is a link (to '{member.linkname}'); archives with links are refused.")
+    if not (member.isfile() or member.isdir()):
         raise HeldoutError(f"{what} is neither a file, a folder nor a link; the archive is refused.")
 
 
@@ -229,23 +227,34 @@ def _extract_members(archive: tarfile.TarFile, source: Path, staging: Path, read
 
 
 def _move_into_place(staging: Path, out_dir: Path) -> list[Path]:
-    """Move the staged tree into ``out_dir``: whole top-level folders by one rename when new, else file by file."""
-    moved = []
+    """Move the staged tree into ``out_dir``: whole top-level folders by one rename when new, else
+    file by file. Every destination is checked first, so a clash leaves ``out_dir`` untouched."""
+    plan: list[tuple[Path, Path]] = []
     for top in sorted(staging.iterdir()):
         target = out_dir / top.name
         if not target.exists():
-            os.replace(top, target)
+            plan.append((top, target))
         elif top.is_dir() and target.is_dir():
-            for path in sorted(p for p in top.rglob("*") if not p.is_dir()):
-                dest = target / path.relative_to(top)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, dest)
+            plan += [(path, target / path.relative_to(top)) for path in sorted(top.rglob("*")) if not path.is_dir()]
         else:
-            if target.is_dir():
-                raise HeldoutError(f"{target} is a folder but the archive has a file of that name.")
-            os.replace(top, target)
-        moved.append(target)
-    return moved
+            plan.append((top, target))
+    for src, dest in plan:
+        if dest.is_dir() and not src.is_dir():
+            raise HeldoutError(f"{dest} is a folder but the archive has a file of that name; nothing was moved.")
+        for parent in dest.relative_to(out_dir).parents:
+            if parent != Path(".") and (out_dir / parent).exists() and not (out_dir / parent).is_dir():
+                raise HeldoutError(f"{out_dir / parent} is a file but the archive has a folder of that name; "
+                                   "nothing was moved.")
+    moved = []
+    try:
+        for src, dest in plan:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+            moved.append(dest)
+    except OSError as exc:
+        raise HeldoutError(f"moving the extracted files into {out_dir} failed after {len(moved)} of {len(plan)} "
+                           f"({exc.strerror}: {exc.filename}).") from None
+    return sorted({out_dir / dest.relative_to(out_dir).parts[0] for dest in moved})
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -299,8 +308,9 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
         if aux_only:
             if not groups:
                 raise HeldoutError(f"{source} has no <experiment>/<ratio>/<run_id>/{AUX_FILE} members.")
-            for key in sorted(groups):
-                result.written += write_store(groups[key].run_set(), out)
+            sets = [groups[key].run_set() for key in sorted(groups)]  # every check before any write
+            for runs in sets:
+                result.written += write_store(runs, out)
         else:
             result.written = _move_into_place(staging, out)
     finally:

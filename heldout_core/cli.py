@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except HeldoutError as exc:
         print(f"heldout: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that is not a folder, a full disk, no permission
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"heldout: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("heldout: interrupted", file=sys.stderr)
         return 130

@@ -80,9 +80,14 @@ class Registry:
         Returns False (after a :class:`PluginWarning`) when the plugin is broken; its
         experiments are then all left out.
         """
+        if self.pm.has_plugin(name):
+            return self._skip(name, "a plugin of this name is already loaded (do two installed packages declare "
+                                    "the same 'heldout' entry-point name?)")
+        if self.pm.is_registered(plugin):
+            return self._skip(name, f"it is already loaded as plugin '{self.pm.get_name(plugin)}'")
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # pluggy validation, or a plugin name used twice
+        except Exception as exc:  # pluggy validation
             return self._skip(name, f"its hooks do not match the heldout hook specifications ({exc})")
         try:
             self.pm.check_pending()
@@ -105,7 +110,7 @@ class Registry:
             for impl in self.pm.hook.register_experiments.get_hookimpls():
                 if impl.plugin_name == name:
                     impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
-        except Exception as exc:  # a plugin's own bug must not stop the others
+        except (Exception, SystemExit) as exc:  # a plugin's own bug (even sys.exit) must not stop the others
             self.pm.unregister(name=name)
             return self._skip(name, str(exc) if isinstance(exc, HeldoutError) else f"register_experiments raised {type(exc).__name__}: {exc}")
         self.experiments.update(staged)
@@ -116,7 +121,7 @@ class Registry:
         for path in module_paths:
             try:
                 module = importlib.import_module(path)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._skip(path, f"importing it raised {type(exc).__name__}: {exc}")
                 continue
             self.add_plugin(module, path, __version__)
@@ -130,12 +135,10 @@ class Registry:
         for ep in sorted(found, key=lambda e: e.name):
             if allowed is not None and ep.name not in allowed:
                 continue
-            if ep.name in self.pm.list_name_plugin() or any(b.name == ep.name for b in self.broken):
-                continue
             version = ep.dist.version if ep.dist is not None else None
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._skip(ep.name, f"loading entry point '{ep.value}' raised {type(exc).__name__}: {exc}")
                 continue
             self.add_plugin(plugin, ep.name, version)
@@ -188,7 +191,7 @@ def allowed_plugins(environ: dict[str, str] | None = None) -> set[str] | None:
     if value is None:
         return None
     names = {part.strip() for part in value.split(",") if part.strip()}
-    return set() if names in (set(), {"none"}) else names
+    return {name for name in names if name.lower() != "none"}
 
 
 def build_registry(builtins: Iterable[str] = BUILTIN_PLUGINS, *, entry_points: bool = True,

@@ -86,11 +86,17 @@ class VerifyResult:
     n: int
 
 
-def experiment_for(name: str):
-    """An instance of the registered experiment ``name`` (the released three are built-in plugins)."""
+def experiment_for(name: str, run_dir: Path | None = None):
+    """An instance of the registered experiment ``name`` (the released three are built-in
+    plugins), with the options the run was trained with when its ``run.json`` records them."""
     from .plugins import get_experiment
+    from .training.driver import read_run_info
 
-    return get_experiment(name)
+    info = read_run_info(run_dir) if run_dir is not None else None
+    options = info.get("options", {}) if isinstance(info, dict) else {}
+    if isinstance(info, dict) and info.get("experiment") not in (None, name):
+        raise HeldoutError(f"{run_dir} was trained as experiment '{info['experiment']}', not '{name}'.")
+    return get_experiment(name, **options)
 
 
 def find_checkpoint(run_dir: Path) -> Path:
@@ -117,9 +123,15 @@ def verify_run(run_dir: str | os.PathLike, data_path: str | os.PathLike | None, 
     if want is None:
         raise HeldoutError(f"{run_dir / AUX_FILE} has no test records to compare with.")
     prefix = find_checkpoint(run_dir)
-    exp = experiment_for(experiment or run_dir.resolve().parent.parent.name)
+    exp = experiment_for(experiment or run_dir.resolve().parent.parent.name, run_dir)
     data = exp.load_data(Path(data_path) if data_path is not None else None)
-    model = exp.restore_checkpoint(data, prefix)
+    try:
+        model = exp.restore_checkpoint(data, prefix)
+    except HeldoutError:
+        raise
+    except Exception as exc:  # TensorFlow reports a mismatch as one of many error types
+        raise HeldoutError(f"{prefix} does not restore into experiment '{exp.name}''s model "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
     if hasattr(exp, "evaluate_split"):
         got = exp.evaluate_split(model, data, split)
     else:

@@ -119,3 +119,10 @@ def test_bad_seed_is_refused(small_runs):
 
     with pytest.raises(HeldoutError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
         memorization(small_runs, method="bootstrap", seed=2**63)
+
+
+def test_os_errors_are_one_line_too(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "example-blobs", "--out", str(tmp_path / "file"), "--runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "heldout: error: Not a directory" in err and "Traceback" not in err

@@ -278,3 +278,21 @@ def test_every_hook_is_documented_with_its_signature_and_tested():
         assert signature in hookspecs.__doc__, f"{signature} is not shown in heldout_core/hookspecs.py's docstring"
         assert spec.__doc__, f"{spec.__name__} has no docstring"
         assert f"def {spec.__name__}(" in tests, f"no test implements {spec.__name__}"
+
+
+def test_a_plugin_calling_sys_exit_is_reported_not_fatal():
+    import types as _types
+
+    from heldout_core import hookimpl as _hookimpl
+    from heldout_core.plugins import PluginWarning, build_registry
+
+    rude = _types.ModuleType("rude")
+
+    @_hookimpl
+    def register_experiments(register):
+        raise SystemExit(3)
+
+    rude.register_experiments = register_experiments
+    with pytest.warns(PluginWarning, match="raised SystemExit"):
+        registry = build_registry(builtins=(), entry_points=False, plugins=[(rude, "rude")])
+    assert [b.name for b in registry.broken] == ["rude"]

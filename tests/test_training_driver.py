@@ -351,3 +351,26 @@ def test_train_command_writes_runs_and_resumes(tmp_path, fake_registry, capsys):
 def test_train_command_bad_input_exits_2_with_one_line(tmp_path, fake_registry, capsys, extra, message):
     assert main(["train", *extra, "--out", str(tmp_path), "-q"]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_a_run_locked_by_another_job_is_left_to_it(tmp_path):
+    import fcntl
+    import os
+
+    folder = run_dir(tmp_path, "centroids", 0.7, 1)
+    folder.mkdir(parents=True)
+    partial = folder / ".checkpoints-partial-other-job"
+    partial.mkdir()  # the other job's checkpoint, being written
+    fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        summary = train(Centroids(), tmp_path, runs=3)
+    finally:
+        os.close(fd)
+    assert summary.trained == {0.7: 2}
+    assert sorted(records(tmp_path)) == [(0.7, 0), (0.7, 2)]
+    assert partial.is_dir()  # not cleared: it was not ours
+    assert not (run_dir(tmp_path, "centroids", 0.7, 0) / ".lock").exists()  # finished runs drop their lock file
+    # once the other job is gone, the run is trained and its leftovers cleared
+    assert train(Centroids(), tmp_path, runs=3).trained == {0.7: 1}
+    assert sorted(p.name for p in folder.iterdir()) == ["aux_arrays.npz", "checkpoints", "run.json"]

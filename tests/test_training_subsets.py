@@ -84,3 +84,12 @@ def test_run_seeds_are_deterministic_and_distinct():
     assert seeds == [S.run_seed(0, 0.7, r) for r in range(1000)]
     assert len(set(seeds)) == 1000 and all(0 <= s < 2**31 for s in seeds)
     assert S.run_seed(1, 0.7, 0) != seeds[0] and S.run_seed(0, 0.3, 0) != seeds[0]
+
+
+def test_balanced_design_refuses_runs_with_no_or_all_examples():
+    from heldout_core.errors import HeldoutError
+
+    with pytest.raises(HeldoutError, match="no training example or all 7 of them"):
+        S.balanced_block(7, 0.1, 0, 0)
+    with pytest.raises(HeldoutError, match="no training example or all 7 of them"):
+        S.balanced_block(7, 0.9, 0, 0)

@@ -99,3 +99,12 @@ def test_batched_and_sequential_records_and_checkpoints(tmp_path):
         assert np.array_equal(a.train_mask, b.train_mask)
         # two epochs already learn digits well above chance, whichever trainer
         assert a.correct_test.mean() > 0.7 and b.correct_test.mean() > 0.7
+
+
+def test_verify_rebuilds_the_model_with_the_runs_own_options(tmp_path, capsys):
+    from heldout_core.cli import main
+
+    assert main(["train", "digits", "--out", str(tmp_path), "--runs", "1", "--epochs", "1",
+                 "-o", "hidden=16", "-o", "label_noise=0.2", "-q"]) == 0
+    assert main(["verify", str(tmp_path / "digits" / "0.7" / "0"), "--split", "train"]) == 0
+    assert "1200 of 1200 predictions match" in capsys.readouterr().out

@@ -20,6 +20,7 @@ No framework is imported here: the experiment trains, evaluates and checkpoints.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shutil
 import sys
@@ -44,6 +45,7 @@ RUN_INFO_FILE = "run.json"
 LABELS_FILE = "labels.npz"
 CHECKPOINTS = "checkpoints"
 _PARTIAL_PREFIX = ".checkpoints-partial-"
+_LOCK_FILE = ".lock"
 # settings that must agree between a finished run and the job that would skip it
 _MATCHED = ("seed", "design", "epochs", "options", "n_train", "n_test")
 
@@ -138,6 +140,43 @@ def _clear_partial(folder: Path) -> None:
     if folder.is_dir():
         for stale in folder.glob(_PARTIAL_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+class _RunLocks:
+    """Advisory per-run locks (``flock`` on ``<run>/.lock``), so several jobs can fill one
+    ``--out`` (one per GPU or cluster node): a run is trained by whichever job locks it first, and
+    a job only clears the leftovers of runs it holds. Where ``fcntl`` is missing (Windows) every
+    lock succeeds, as before."""
+
+    def __init__(self) -> None:
+        self._held: dict[Path, int] = {}
+
+    def acquire(self, folder: Path) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return True
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / _LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held[folder] = fd
+        return True
+
+    def release(self, folder: Path, *, finished: bool) -> None:
+        fd = self._held.pop(folder, None)
+        if fd is None:
+            return
+        if finished:  # nobody trains a finished run again, so its lock file can go
+            (folder / _LOCK_FILE).unlink(missing_ok=True)
+        os.close(fd)
+
+    def release_all(self) -> None:
+        for folder in list(self._held):
+            self.release(folder, finished=False)
 
 
 def _as_correctness(values: Any, n: int, what: str, experiment: str) -> np.ndarray:
@@ -286,7 +325,6 @@ def train_runs(
             if is_finished(folder):
                 _check_finished(folder, base_info)
             else:
-                _clear_partial(folder)
                 todo.append(run_id)
         pending[ratio] = todo
         summary.trained[ratio] = 0
@@ -301,28 +339,49 @@ def train_runs(
     writer = _Writer(experiment, data, out, base_info, epochs)
     lock = threading.Lock()
 
+    run_locks = _RunLocks()
+
     def run_job(job: _Job) -> None:
-        seeds = [designs.run_seed(seed, job.ratio, r) for r in job.run_ids]
-        if batched:
-            models = experiment.train_many(data, list(job.subsets), seeds, epochs=epochs)
-            if len(models) != len(job.run_ids):
-                raise HeldoutError(f"experiment '{name}': train_many returned {len(models)} models for {len(job.run_ids)} subsets.")
-        else:
-            models = []
-            for idx, s in zip(job.subsets, seeds):
-                model = experiment.build_model(data, s)
-                experiment.train(model, data, idx, seed=s, epochs=epochs)
-                models.append(model)
-        for model, run_id, idx in zip(models, job.run_ids, job.subsets):
-            writer.finish(model, job.ratio, run_id, idx, summary.trainer)
+        owned_ids, owned_subsets = [], []
+        for run_id, idx in zip(job.run_ids, job.subsets):
+            folder = run_dir(out, name, job.ratio, run_id)
+            if not run_locks.acquire(folder):
+                continue  # another job is training this run
+            if is_finished(folder):  # another job finished it since we looked
+                run_locks.release(folder, finished=True)
+                continue
+            _clear_partial(folder)
+            owned_ids.append(run_id)
+            owned_subsets.append(idx)
+        try:
+            seeds = [designs.run_seed(seed, job.ratio, r) for r in owned_ids]
+            if not owned_ids:
+                models = []
+            elif batched:
+                models = experiment.train_many(data, owned_subsets, seeds, epochs=epochs)
+                if len(models) != len(owned_ids):
+                    raise HeldoutError(f"experiment '{name}': train_many returned {len(models)} models for {len(owned_ids)} subsets.")
+            else:
+                models = []
+                for idx, s in zip(owned_subsets, seeds):
+                    model = experiment.build_model(data, s)
+                    experiment.train(model, data, idx, seed=s, epochs=epochs)
+                    models.append(model)
+            for model, run_id, idx in zip(models, owned_ids, owned_subsets):
+                writer.finish(model, job.ratio, run_id, idx, summary.trainer)
+                run_locks.release(run_dir(out, name, job.ratio, run_id), finished=True)
+        finally:
+            for run_id in owned_ids:
+                run_locks.release(run_dir(out, name, job.ratio, run_id), finished=False)
         with lock:
-            summary.trained[job.ratio] += len(job.run_ids)
+            summary.trained[job.ratio] += len(owned_ids)
             if progress is not None:
                 progress.update(len(job.run_ids))
 
     try:
         _execute(experiment, jobs, run_job)
     finally:
+        run_locks.release_all()
         if progress is not None:
             progress.close()
     summary.seconds = clock() - started

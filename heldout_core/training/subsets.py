@@ -84,6 +84,9 @@ def balanced_block(n: int, ratio: float, seed: int, block_index: int) -> np.ndar
     b = balanced_block_size(ratio)
     k = round(ratio * b)
     subset_size(n, ratio)  # checks that the ratio leaves examples both in and out
+    if (k * n) // b < 1 or -(-k * n // b) > n - 1:
+        raise HeldoutError(f"--design balanced at --ratio {ratio:g} would give some of its {b}-run blocks' runs "
+                           f"no training example or all {n} of them; use more examples or --design random.")
     rng = _generator(seed, ratio, _BALANCED, block_index)
     # each example independently in k random runs of the block
     order = np.argsort(rng.random((b, n)), axis=0)
