@@ -110,3 +110,24 @@ def test_train_save_restore_round_trip(cifar_folder, tmp_path):
     x = tf.random.uniform([3, 32, 32, 3], seed=2)
     np.testing.assert_allclose(restored(x, is_training=False).numpy(), model(x, is_training=False).numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(exp.evaluate(restored, data)[1], correct_test)
+
+
+def test_bfloat16_compute_keeps_float32_variables_and_restores(cifar_folder, tmp_path):
+    from heldout_zoo.cifar.training import bfloat16_compute
+
+    folder = cifar_folder[0]
+    exp = Cifar10Inception(batch_size=4, eval_batch_size=8, mixed_precision="on")
+    data = exp.load_data(folder)
+    model = exp.build_model(data, seed=1)
+    exp.train(model, data, np.arange(8), seed=0, epochs=1)
+    assert {v.dtype for v in model.variables} <= {tf.float32, tf.int64}  # the release's dtypes
+    exp.save_checkpoint(model, tmp_path / "ckpt-1", epoch=1)
+    restored = exp.restore_checkpoint(data, tmp_path / "ckpt-1")
+    np.testing.assert_array_equal(exp.evaluate(restored, data)[1], exp.evaluate(model, data)[1])
+    # the convolutions really run in bfloat16 inside the context
+    with bfloat16_compute():
+        model(tf.zeros([1, 32, 32, 3]), is_training=False)
+        graph = tf.function(lambda x: model(x, is_training=False)).get_concrete_function(
+            tf.TensorSpec([2, 32, 32, 3], tf.float32)).graph
+    conv_types = {op.get_attr("T") for op in graph.get_operations() if op.type == "Conv2D"}
+    assert conv_types == {tf.bfloat16}

@@ -13,7 +13,7 @@ Options (``heldout train EXP -o name=value``) shared by the family:
                     ``labels.npz`` (``noisy_idx``, ``clean_labels_train``)
 ``noise_seed``      seed of the label noise (independent of ``--seed``)
 ``runs_per_batch``  models trained together by the batched trainer
-``mixed_precision`` ``auto``: bfloat16 matmuls when training on a GPU; ``off``: float32
+``mixed_precision`` ``auto``: bfloat16 matmuls when training on a GPU; ``on``: always; ``off``: float32
 ``jit``             compile the batched trainer's epoch with XLA (``true``/``false``)
 ==================  ========================================================================
 
@@ -32,7 +32,7 @@ import numpy as np
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import ArrayData, Experiment, Option, boolean, int_list
 
-from .tf_devices import OneWorkerPerGPU, gpu_devices
+from .tf_devices import OneWorkerPerGPU, wants_bfloat16
 
 
 def flip_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +62,7 @@ def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: f
         "label_noise": Option(0.0, float, "fraction of training labels flipped to another class"),
         "noise_seed": Option(0, int, "seed of the label noise"),
         "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False),
-        "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on GPU) or off", False),
+        "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on a GPU), on, or off", False),
         "jit": Option(True, boolean, "XLA-compile the batched trainer (true/false)", False),
     }
 
@@ -81,8 +81,8 @@ class MLPExperiment(OneWorkerPerGPU, Experiment):
             raise HeldoutError("options batch_size and runs_per_batch must be at least 1, and learning_rate positive.")
         if any(h < 1 for h in c["hidden"]):
             raise HeldoutError(f"option hidden must be positive layer sizes, got {c['hidden']}.")
-        if c["mixed_precision"] not in ("auto", "off"):
-            raise HeldoutError(f"option mixed_precision must be 'auto' or 'off', got {c['mixed_precision']!r}.")
+        if c["mixed_precision"] not in ("auto", "on", "off"):
+            raise HeldoutError(f"option mixed_precision must be auto, on or off, got {c['mixed_precision']!r}.")
         # instances may batch a different number of runs than the class default
         self.runs_per_batch = int(c["runs_per_batch"])
 
@@ -136,7 +136,7 @@ class MLPExperiment(OneWorkerPerGPU, Experiment):
         from . import tf_mlp
 
         c = self.config
-        mixed = c["mixed_precision"] == "auto" and gpu_devices() != [""]
+        mixed = wants_bfloat16(c["mixed_precision"])
         return tf_mlp.train_batched(data.x_train, data.y_train, subsets, seeds, sizes=self.sizes(data), epochs=epochs,
                                     learning_rate=c["learning_rate"], momentum=c["momentum"],
                                     batch_size=c["batch_size"], mixed_precision=mixed, jit=c["jit"])

@@ -23,6 +23,15 @@ def device_scope(device: str):
     return tf.device(device) if device else contextlib.nullcontext()
 
 
+def wants_bfloat16(setting: str) -> bool:
+    """The ``mixed_precision`` option: ``auto`` (bfloat16 compute when a GPU is visible), ``on``, ``off``."""
+    if setting not in ("auto", "on", "off"):
+        from heldout_core.errors import HeldoutError
+
+        raise HeldoutError(f"option mixed_precision must be auto, on or off, got {setting!r}.")
+    return setting == "on" or (setting == "auto" and gpu_devices() != [""])
+
+
 class OneWorkerPerGPU:
     """Experiment mixin: the run driver starts one worker per visible GPU (one run, or one batch
     of runs, at a time on each); on a machine without GPUs, one worker on the default device."""

@@ -11,12 +11,14 @@ Shared by the CIFAR (SmallInception) and ImageNet (ResNet-50) experiments:
   ``model``, ``epoch`` and ``global_step`` (int64), the release's layout.
 
 The hyper-parameters are the project's documented defaults (see the experiments); the release
-does not publish its training code. Mixed precision is not used: Sonnet 2 creates variables in
-the dtype of the first input, so feeding bfloat16 would change the checkpoint's variable dtypes.
+does not publish its training code. Mixed precision (:func:`bfloat16_compute`) runs convolutions
+and linear layers in bfloat16 while every variable stays float32, so checkpoints keep the
+release's dtypes (feeding bfloat16 images instead would create bfloat16 variables).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Callable
@@ -37,13 +39,34 @@ def learning_rate_at(step, *, peak: float, warmup_steps: int, total_steps: int):
     return tf.where(step < warmup_steps, warm, cosine)
 
 
+_BF16_WRAPPED = False
+
+
+def bfloat16_compute():
+    """A context in which Sonnet's Conv2D and Linear compute in bfloat16 (Sonnet 2's own
+    ``snt.mixed_precision``): inputs and variables are cast on the way in, outputs back to
+    float32 on the way out, so variables, batch norm, the loss and the gradients stay float32.
+
+    Sonnet computes a module's first call in float32 (that is when it creates variables), so
+    call the model once inside the context before tracing a training step.
+    """
+    global _BF16_WRAPPED
+    if not _BF16_WRAPPED:  # Sonnet's documented way: wrap the classes' __call__ once
+        support = snt.mixed_precision.modes([tf.bfloat16])
+        snt.Conv2D.__call__ = support(snt.Conv2D.__call__)
+        snt.Linear.__call__ = support(snt.Linear.__call__)
+        _BF16_WRAPPED = True
+    return snt.mixed_precision.scope(tf.bfloat16)
+
+
 def _decayed_weights(model: snt.Module) -> list[tf.Variable]:
     return [v for v in model.trainable_variables if v.name.split("/")[-1].startswith("w:")]
 
 
 def train_sgd(model: snt.Module, make_dataset: Callable[[int], "tf.data.Dataset"], *, epochs: int,
               steps_per_epoch: int, learning_rate: float, momentum: float = 0.9, weight_decay: float = 5e-4,
-              warmup_epochs: float = 1.0, progress: Callable[[int, float], None] | None = None) -> int:
+              warmup_epochs: float = 1.0, progress: Callable[[int, float], None] | None = None,
+              mixed_precision: bool = False) -> int:
     """Train ``model`` in place; returns the number of steps taken.
 
     Args:
@@ -52,6 +75,7 @@ def train_sgd(model: snt.Module, make_dataset: Callable[[int], "tf.data.Dataset"
         steps_per_epoch: batches per epoch (for the learning-rate schedule).
         learning_rate: the peak step size.
         progress: called as ``progress(epoch, mean_loss)`` after each epoch.
+        mixed_precision: compute convolutions and linear layers in bfloat16 (for GPUs).
     """
     if epochs < 0 or steps_per_epoch < 1 or learning_rate <= 0:
         raise HeldoutError("training needs epochs >= 0, at least one step per epoch and a positive learning rate.")
@@ -75,10 +99,15 @@ def train_sgd(model: snt.Module, make_dataset: Callable[[int], "tf.data.Dataset"
         step.assign_add(1)
         return loss
 
-    for epoch in range(epochs):
-        losses = [float(train_step(batch)) for batch in make_dataset(epoch)]
-        if progress is not None:
-            progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
+    with bfloat16_compute() if mixed_precision else contextlib.nullcontext():
+        if mixed_precision and epochs:
+            first = next(iter(make_dataset(0)), None)
+            if first is not None:  # each module's first call is float32 (see bfloat16_compute)
+                model(first["image"][:1], is_training=False)
+        for epoch in range(epochs):
+            losses = [float(train_step(batch)) for batch in make_dataset(epoch)]
+            if progress is not None:
+                progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
     return int(step.numpy())
 
 

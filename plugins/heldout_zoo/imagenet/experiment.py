@@ -24,7 +24,7 @@ from heldout_core.errors import HeldoutError
 from heldout_core.experiment import Experiment, Option
 
 from ..release_checkpoints import ReleaseCheckpoints
-from ..tf_devices import OneWorkerPerGPU
+from ..tf_devices import OneWorkerPerGPU, wants_bfloat16
 
 INDEX_FILE = "imagenet_index.npz"
 
@@ -66,6 +66,7 @@ class ImagenetResnet50(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
         "weight_decay": Option(1e-4, float, "L2 penalty on convolution and linear weights"),
         "warmup_epochs": Option(5.0, float, "epochs of linear learning-rate warm-up"),
         "eval_batch_size": Option(500, int, "batch size for evaluation"),
+        "mixed_precision": Option("auto", str, "auto (bfloat16 convolutions on a GPU), on, or off", False),
     }
 
     def load_data(self, data_path: Path | None) -> ImagenetData:
@@ -102,7 +103,8 @@ class ImagenetResnet50(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
             model, lambda epoch: imagenet_dataset(data.train_files, c["batch_size"], training=True,
                                                   seed=int(seed) * 100_003 + epoch, subset_ids=subset_idx),
             epochs=epochs, steps_per_epoch=steps, learning_rate=c["learning_rate"], momentum=c["momentum"],
-            weight_decay=c["weight_decay"], warmup_epochs=c["warmup_epochs"])
+            weight_decay=c["weight_decay"], warmup_epochs=c["warmup_epochs"],
+            mixed_precision=wants_bfloat16(c["mixed_precision"]))
 
     def evaluate(self, model, data: ImagenetData) -> tuple[np.ndarray, np.ndarray]:
         return self.evaluate_split(model, data, "train"), self.evaluate_split(model, data, "test")
