@@ -12,26 +12,12 @@ from heldout_core.io import write_aux_arrays  # noqa: E402
 from heldout_core.records import Run  # noqa: E402
 from heldout_core.release_commands import verify_run  # noqa: E402
 from heldout_zoo.imagenet import records  # noqa: E402
-from heldout_zoo.imagenet.builder import build_records  # noqa: E402
 from heldout_zoo.imagenet.experiment import ImagenetResnet50  # noqa: E402
+from tiny_imagenet import build_tiny_imagenet  # noqa: E402
 
 
 def test_verify_an_imagenet_run_on_built_records(tmp_path):
-    rng = np.random.default_rng(0)
-    root, data = tmp_path / "tree", tmp_path / "data"
-    names = {"train": [], "test": []}
-    for split, folder, count in (("train", "train", 4), ("test", "val", 3)):
-        (root / folder / "n01440764").mkdir(parents=True)
-        for n in range(count):
-            name = f"n01440764_{n}.JPEG" if split == "train" else f"ILSVRC2012_val_{n + 1:08d}.JPEG"
-            image = rng.integers(0, 256, size=(60 + 8 * n, 70, 3), dtype=np.uint8)
-            (root / folder / "n01440764" / name).write_bytes(tf.io.encode_jpeg(image).numpy())
-            names[split].append(name.encode())
-    data.mkdir()
-    np.savez(data / "imagenet_index.npz",
-             tr_filenames=np.array(names["train"][::-1]), tr_labels=np.full(4, 3),
-             tt_filenames=np.array(names["test"]), tt_labels=np.full(3, 3))
-    build_records(root, data / "imagenet_index.npz", data, shards={"train": 2, "test": 1})
+    data = build_tiny_imagenet(tmp_path, label=3, train_shards=2, reverse_train_index=True)
 
     exp = ImagenetResnet50(eval_batch_size=2)
     loaded = exp.load_data(data)

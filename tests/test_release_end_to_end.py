@@ -11,7 +11,7 @@ pytest.importorskip("sonnet")
 
 from heldout_core.cli import main  # noqa: E402
 from heldout_core.io import read_aux_arrays  # noqa: E402
-from heldout_zoo.imagenet.builder import build_records  # noqa: E402
+from tiny_imagenet import build_tiny_imagenet  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -33,31 +33,16 @@ def _cifar100(folder, rng):
         (folder / name).write_bytes(np.concatenate([coarse, fine, images], axis=1).tobytes())
 
 
-def _imagenet(data, tree, rng):
-    names = {"train": [], "test": []}
-    for split, sub, count in (("train", "train", 4), ("test", "val", 3)):
-        (tree / sub / "n01440764").mkdir(parents=True)
-        for n in range(count):
-            name = f"n01440764_{n}.JPEG" if split == "train" else f"ILSVRC2012_val_{n + 1:08d}.JPEG"
-            image = rng.integers(0, 256, size=(40 + 8 * n, 48, 3), dtype=np.uint8)
-            (tree / sub / "n01440764" / name).write_bytes(tf.io.encode_jpeg(image).numpy())
-            names[split].append(name.encode())
-    data.mkdir()
-    np.savez(data / "imagenet_index.npz", tr_filenames=np.array(names["train"]), tr_labels=np.full(4, 0),
-             tt_filenames=np.array(names["test"]), tt_labels=np.full(3, 0))
-    build_records(tree, data / "imagenet_index.npz", data, shards={"train": 1, "test": 1})
-
-
 @pytest.mark.parametrize("experiment, make, options", [
     ("cifar10-inception", _cifar10, ["-o", "batch_size=8", "-o", "eval_batch_size=16"]),
     ("cifar100-inception", _cifar100, ["-o", "batch_size=8", "-o", "eval_batch_size=16"]),
-    ("imagenet-resnet50", _imagenet, ["-o", "batch_size=2", "-o", "eval_batch_size=4"]),
+    ("imagenet-resnet50", None, ["-o", "batch_size=2", "-o", "eval_batch_size=4"]),
 ])
 def test_train_then_verify_matches_every_prediction(tmp_path, capsys, experiment, make, options):
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
-    if experiment.startswith("imagenet"):
-        make(data, tmp_path / "tree", rng)
+    if make is None:
+        data = build_tiny_imagenet(tmp_path)
     else:
         make(data, rng)
     out = tmp_path / "runs"
