@@ -31,6 +31,11 @@ from .intervals import IntervalSpec, interval_spec, weighted_proportion_interval
 from .records import RunSet
 
 _DIFFERENCE = np.array([1.0, -1.0])
+# Bootstrap stream ids: memorization uses the example index, a C-score _CSCORE_STREAMS + index
+# (one ratio's held-out accuracy: + (1 + ratio * 1e6) * n_train + index), an influence pair
+# _INFLUENCE_STREAMS + test * n_train + train, so no two statistics share one.
+_CSCORE_STREAMS = 1 << 61
+_INFLUENCE_STREAMS = 1 << 62
 
 
 def _all_runs(n_runs: int) -> np.ndarray:
@@ -236,7 +241,7 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
         pair_in = np.where(valid, n_in[np.maximum(idx, 0)], 0)
         pair_out = np.where(valid, n_runs - pair_in, 0)
         correct_out = np.where(valid, total_correct[:, None] - correct_in, 0)
-        streams = np.arange(runs.n_test)[:, None] * runs.n_train + idx
+        streams = _INFLUENCE_STREAMS + np.arange(runs.n_test)[:, None] * runs.n_train + idx
         est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec, streams)
         return InfluenceTopK(idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se,
                              spec.confidence, spec.method)
@@ -247,7 +252,7 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
         pair_out = n_runs - pair_in
         correct_out = total_correct[test_idx] - correct_in
         est, lo, hi, se = _pairs_intervals(correct_in, pair_in, correct_out, pair_out, spec,
-                                           test_idx * runs.n_train + train_idx)
+                                           _INFLUENCE_STREAMS + test_idx * runs.n_train + train_idx)
         return InfluencePairs(test_idx, train_idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se,
                               threshold, spec.confidence, spec.method)
 
@@ -258,7 +263,7 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
             rows = min(rows_per_chunk, runs.n_test - row0)
             counts = kernels.pair_counts(runs.train_mask_bits, runs.correct_test_bits[row0:row0 + rows])
             tc = total_correct[row0:row0 + rows, None]
-            streams = np.arange(row0, row0 + rows)[:, None] * runs.n_train + np.arange(runs.n_train)
+            streams = _INFLUENCE_STREAMS + np.arange(row0, row0 + rows)[:, None] * runs.n_train + np.arange(runs.n_train)
             est, lo, hi, _ = _pairs_intervals(counts, np.broadcast_to(n_in, counts.shape), tc - counts,
                                               np.broadcast_to(n_out, counts.shape), spec, streams)
             estimate[row0:row0 + rows] = est
@@ -367,7 +372,7 @@ def high_influence_pairs(runs: RunSet, *, infl_threshold: float = 0.15, mem_thre
     tr_idx, tt_idx, correct_in = tr_idx[order], tt_idx[order], correct_in[order]
     n_in = n_in_all[tr_idx]
     infl, lo, hi, _ = _pairs_intervals(correct_in, n_in, total_all[tt_idx] - correct_in, runs.n_runs - n_in, spec,
-                                       tt_idx * runs.n_train + tr_idx)
+                                       _INFLUENCE_STREAMS + tt_idx * runs.n_train + tr_idx)
     return HighInfluencePairs(tr_idx, tt_idx, infl, lo, hi, mem.estimate[tr_idx], mem.ci_low[tr_idx],
                               mem.ci_high[tr_idx], float(infl_threshold), float(mem_threshold),
                               spec.confidence, spec.method)
@@ -421,9 +426,13 @@ def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcom
         words = np.packbits(selected, bitorder="little")
         words = np.pad(words, (0, (-len(words)) % 8)).view("<u8").astype(np.uint64)
         _, _, n_out[:, k], correct_out[:, k] = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
-    per = weighted_proportion_intervals(correct_out.reshape(-1, 1), n_out.reshape(-1, 1), [1.0], spec)
+    # a ratio's interval for example i has its own stream, whatever other ratios are present
+    per_streams = _CSCORE_STREAMS + (1 + np.round(ratios * 1e6).astype(np.int64))[None, :] * runs.n_train \
+        + np.arange(runs.n_train)[:, None]
+    per = weighted_proportion_intervals(correct_out.reshape(-1, 1), n_out.reshape(-1, 1), [1.0], spec,
+                                        per_streams.reshape(-1))
     mean = weighted_proportion_intervals(correct_out, n_out, np.full(len(ratios), 1.0 / len(ratios)), spec,
-                                         np.arange(runs.n_train))
+                                         _CSCORE_STREAMS + np.arange(runs.n_train))
     shape = n_out.shape
     return ConsistencyResult(
         mean.estimate, mean.ci_low, mean.ci_high, ratios,

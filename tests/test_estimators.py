@@ -168,3 +168,13 @@ def test_bca_agrees_with_scipy():
     mem = memorization(RunSet.from_arrays(mask, correct, subset_ratio=0.7), method="bca", n_boot=20_000, seed=3)
     assert mem.ci_low[0] == pytest.approx(ref.low, abs=0.015)
     assert mem.ci_high[0] == pytest.approx(ref.high, abs=0.015)
+
+
+def test_bootstrap_intervals_do_not_depend_on_what_else_is_computed():
+    """A ratio's C-score interval is the same whether or not another ratio is in the set."""
+    parts = [random_records(s, 60, 20, 0, ratio=r) for s, r in enumerate((0.3, 0.8))]
+    sets = [RunSet.from_arrays(m, c, subset_ratio=r) for (m, c, _), r in zip(parts, (0.3, 0.8))]
+    both = consistency(RunSet.concat(sets), method="bootstrap", n_boot=300, seed=4)
+    alone = consistency(sets[1], method="bootstrap", n_boot=300, seed=4)
+    np.testing.assert_array_equal(both.per_ratio_ci_low[:, 1], alone.per_ratio_ci_low[:, 0])
+    np.testing.assert_array_equal(both.per_ratio_ci_high[:, 1], alone.per_ratio_ci_high[:, 0])
