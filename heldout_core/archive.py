@@ -18,8 +18,7 @@ the check (a crash during those renames can leave some experiment files moved an
 the ``.heldout-import-*`` folder; rerunning the import replaces them). On any error the
 temporary folder is removed.
 
-The MD5 is compared with the published sum for the three released archive names (DESIGN.md
-section 2), with ``expected_md5`` when given, or not at all when ``verify=False``; an archive of
+The MD5 is compared with the published sum for the three released archive names, with ``expected_md5`` when given, or not at all when ``verify=False``; an archive of
 another name is reported as "unchecked". numpy and the standard library only.
 """
 
@@ -37,12 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-import numpy as np
 
-from .bitpack import n_words
+from .aux_arrays import AUX_FILE, run_from_aux_arrays
 from .errors import HeldoutError
-from .io import AUX_FILE, load_npz, run_from_aux_arrays
-from .records import UNKNOWN_SEED, Run, RunSet
+from .npz import load_npz
+from .records import RunSetBuilder
 from .store import write_store
 
 KNOWN_MD5 = {
@@ -116,50 +114,6 @@ def expected_md5_for(archive: Path, expected_md5: str | None, verify: bool) -> t
 
 
 # ---------------------------------------------------------------------------- aux-only import
-class _PackedRuns:
-    """Runs of one experiment and ratio, bit-packed as they arrive (no dense (R, n) matrix)."""
-
-    def __init__(self, experiment: str, ratio: float, first: Run, member: str):
-        self.experiment, self.ratio, self.first_member = experiment, ratio, member
-        self.n_train = len(first.train_mask)
-        self.n_test = None if first.correct_test is None else len(first.correct_test)
-        self.run_ids: list[int] = []
-        self.seen_ids: set[int] = set()
-        capacity = 1
-        self.mask = np.zeros((self.n_train, capacity), dtype=np.uint64)
-        self.correct = np.zeros((self.n_train, capacity), dtype=np.uint64)
-        self.test = np.zeros((self.n_test or 0, capacity), dtype=np.uint64)
-
-    def add(self, run: Run, member: str) -> None:
-        n_test = None if run.correct_test is None else len(run.correct_test)
-        if len(run.train_mask) != self.n_train or n_test != self.n_test:
-            raise HeldoutError(f"{member} has {len(run.train_mask)} training / {n_test or 'no'} test examples but "
-                               f"{self.first_member} has {self.n_train} / {self.n_test or 'no'}.")
-        if run.run_id in self.seen_ids:
-            raise HeldoutError(f"{member} repeats run id {run.run_id} of {self.experiment} at ratio {self.ratio:g}.")
-        r = len(self.run_ids)
-        word, bit = divmod(r, 64)
-        if word == self.mask.shape[1]:  # grow the word columns geometrically
-            grow = lambda a: np.concatenate([a, np.zeros_like(a)], axis=1)  # noqa: E731
-            self.mask, self.correct, self.test = grow(self.mask), grow(self.correct), grow(self.test)
-        shift = np.uint64(bit)
-        self.mask[:, word] |= run.train_mask.astype(np.uint64) << shift
-        self.correct[:, word] |= run.correct_train.astype(np.uint64) << shift
-        if self.n_test is not None:
-            self.test[:, word] |= run.correct_test.astype(np.uint64) << shift
-        self.run_ids.append(run.run_id)
-        self.seen_ids.add(run.run_id)
-
-    def run_set(self) -> RunSet:
-        n_runs = len(self.run_ids)
-        w = n_words(n_runs)
-        return RunSet(
-            train_mask_bits=self.mask[:, :w], correct_train_bits=self.correct[:, :w],
-            correct_test_bits=self.test[:, :w] if self.n_test is not None else None,
-            subset_ratio=np.full(n_runs, self.ratio), run_id=np.asarray(self.run_ids, dtype=np.int64),
-            seed=np.full(n_runs, UNKNOWN_SEED, dtype=np.int64), experiment=self.experiment)
-
-
 def _member_name(member: tarfile.TarInfo) -> str:
     name = member.name
     while name.startswith("./"):
@@ -169,7 +123,7 @@ def _member_name(member: tarfile.TarInfo) -> str:
 
 def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingReader,
                       progress: ImportProgress | None, total: int, result: ImportResult) -> dict:
-    groups: dict[tuple[str, float], _PackedRuns] = {}
+    groups: dict[tuple[str, float], RunSetBuilder] = {}
     for member in archive:
         result.n_members += 1
         name = _member_name(member)
@@ -183,9 +137,7 @@ def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingRe
         buffer = io.BytesIO(archive.extractfile(member).read())
         run = run_from_aux_arrays(load_npz(buffer, what), what, subset_ratio=ratio, run_id=int(match["run_id"]))
         key = (match["experiment"], ratio)
-        if key not in groups:
-            groups[key] = _PackedRuns(key[0], ratio, run, what)
-        groups[key].add(run, what)
+        groups.setdefault(key, RunSetBuilder(experiment=key[0])).add(run, what)
         result.n_runs += 1
         if progress is not None:
             progress(reader.bytes_read, total, result.n_runs)
@@ -308,7 +260,7 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
         if aux_only:
             if not groups:
                 raise HeldoutError(f"{source} has no <experiment>/<ratio>/<run_id>/{AUX_FILE} members.")
-            sets = [groups[key].run_set() for key in sorted(groups)]  # every check before any write
+            sets = [groups[key].build() for key in sorted(groups)]  # every check before any write
             for runs in sets:
                 result.written += write_store(runs, out)
         else:

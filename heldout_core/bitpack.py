@@ -1,9 +1,15 @@
-"""Bit-packing of 0/1 run records, example-major.
+"""Bit-packing of 0/1 run records, example-major: the one vocabulary for packed runs.
 
 A (R runs, n examples) boolean matrix is stored as (n, W) ``uint64`` words with
 ``W = ceil(R / 64)``: bit ``r % 64`` of word ``r // 64`` in row ``i`` is the value for run ``r``
 and example ``i``. Padding bits past run R-1 are always zero, so popcounts over a row count runs.
 This is the layout the kernels read: one row per example, words contiguous over runs.
+
+- :func:`pack_runs` / :func:`unpack_runs`: dense (R, n) <-> words (n, W).
+- :class:`BitColumns`: packs runs one at a time as they arrive (records streamed from files).
+- :func:`run_mask_words`: a selection of runs as one (W,) word mask (all runs, one ratio's runs).
+- :func:`padding_is_zero`: the invariant every bit matrix must keep.
+- :func:`select_runs`, :func:`concat_runs`: repacking on words.
 """
 
 from __future__ import annotations
@@ -36,6 +42,54 @@ def unpack_runs(words: np.ndarray, n_runs: int) -> np.ndarray:
     as_bytes = words.view(np.uint8).reshape(n, words.shape[1] * 8)
     bits = np.unpackbits(as_bytes, axis=1, count=n_runs, bitorder="little")
     return bits.T.astype(bool)
+
+
+def run_mask_words(selected: np.ndarray) -> np.ndarray:
+    """A boolean selection over R runs as (ceil(R/64),) uint64 words (bit r set: run r selected)."""
+    return pack_runs(np.asarray(selected, dtype=bool)[:, None])[0]
+
+
+def all_runs_words(n_runs: int) -> np.ndarray:
+    """The word mask selecting every one of ``n_runs`` runs."""
+    return run_mask_words(np.ones(int(n_runs), dtype=bool))
+
+
+def padding_is_zero(words: np.ndarray, n_runs: int) -> bool:
+    """Whether every bit past run ``n_runs - 1`` is zero (the invariant popcounts rely on)."""
+    rest = int(n_runs) % WORD_BITS
+    if not rest or not len(words):
+        return True
+    return not (words[:, -1] >> np.uint64(rest)).any()
+
+
+class BitColumns:
+    """Packs one boolean (n,) row per run, as runs arrive, into example-major words.
+
+    Memory is the packed matrix plus one word column being filled, however many runs there are
+    (ImageNet: 1.28 million examples), never a dense block of runs.
+    """
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self.n_runs = 0
+        self._columns: list[np.ndarray] = []
+        self._current = np.zeros(self.n, dtype=np.uint64)
+
+    def append(self, values: np.ndarray) -> None:
+        """Add the next run's (n,) values."""
+        bit = self.n_runs % WORD_BITS
+        self._current |= np.asarray(values, dtype=bool).astype(np.uint64) << np.uint64(bit)
+        self.n_runs += 1
+        if bit == WORD_BITS - 1:
+            self._columns.append(self._current)
+            self._current = np.zeros(self.n, dtype=np.uint64)
+
+    def words(self) -> np.ndarray:
+        """(n, ceil(R/64)) uint64 words of the runs added so far."""
+        columns = self._columns + ([self._current] if self.n_runs % WORD_BITS else [])
+        if not columns:
+            return np.zeros((self.n, 0), dtype=np.uint64)
+        return np.stack(columns, axis=1)
 
 
 # Examples handled at once when repacking, so memory stays at a block of dense runs however

@@ -12,52 +12,15 @@ methods, so listing experiments stays fast.
 Example ids: training example ``i`` is position ``i`` of the experiment's documented training
 order, and likewise for test examples; records of every run refer to examples by these ids.
 
-A complete minimal experiment (numpy only: a nearest-centroid classifier)::
-
-    import numpy as np
-    from heldout_core import hookimpl
-    from heldout_core.experiment import ArrayData, Experiment
-
-    class Blobs(Experiment):
-        name = "blobs"
-        num_classes = 2
-        default_runs = 50
-        data_help = "built in (two Gaussian blobs)"
-
-        def load_data(self, data_path):
-            rng = np.random.default_rng(0)
-            y = np.arange(300) % 2
-            x = rng.normal(size=(300, 2)) + 2.0 * y[:, None]
-            return ArrayData(x[:200], y[:200], x[200:], y[200:])
-
-        def build_model(self, data, seed):
-            return {"centroids": np.zeros((self.num_classes, data.x_train.shape[1]))}
-
-        def train(self, model, data, subset_idx, *, seed, epochs):
-            x, y = data.x_train[subset_idx], data.y_train[subset_idx]
-            for k in range(self.num_classes):
-                model["centroids"][k] = x[y == k].mean(axis=0)
-
-        def predict(self, model, x):
-            return ((x[:, None, :] - model["centroids"]) ** 2).sum(-1).argmin(1)
-
-        def evaluate(self, model, data):
-            return (self.predict(model, data.x_train) == data.y_train,
-                    self.predict(model, data.x_test) == data.y_test)
-
-        def save_checkpoint(self, model, prefix, *, epoch):
-            np.save(f"{prefix}.npy", model["centroids"])   # prefix: <run>/checkpoints/ckpt-<epoch>
-
-        def restore_checkpoint(self, data, prefix):
-            return {"centroids": np.load(f"{prefix}.npy")}
-
-    @hookimpl
-    def register_experiments(register):
-        register(Blobs)
+A complete minimal experiment (numpy only, a nearest-centroid classifier) is the example plugin
+in ``tests/example_plugin/heldout_example_plugin/__init__.py``; the README shows it with its
+``pyproject.toml`` entry point.
 
 Optional, for many small models: set ``runs_per_batch`` and implement :meth:`Experiment.train_many`
 to train several runs in one program (the MLP experiments of ``heldout_zoo`` do this); override
-:meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators.
+:meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators;
+:meth:`Experiment.check_requirements` to say which install is missing before any work starts;
+:meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``).
 """
 
 from __future__ import annotations
@@ -153,12 +116,14 @@ class Option:
         help: one line for ``heldout plugins``.
         affects_results: False for settings of how runs are executed (batching, compilation),
             which may change between jobs writing into the same folder.
+        choices: the values allowed, when there is a fixed list.
     """
 
     default: Any
     parse: Callable[[str], Any]
     help: str
     affects_results: bool = True
+    choices: tuple[Any, ...] | None = None
 
 
 # ---------------------------------------------------------------------------- the interface
@@ -200,7 +165,14 @@ class Experiment(abc.ABC):
                     value = option.parse(value)
                 except ValueError:
                     raise HeldoutError(f"option '{key}' of experiment '{self.name}' cannot be {value!r} ({option.help}).") from None
+            if option.choices is not None and value not in option.choices:
+                allowed = ", ".join(map(str, option.choices))
+                raise HeldoutError(f"option '{key}' of experiment '{self.name}' must be one of {allowed}, got {value!r}.")
             self.config[key] = value
+        # Which plugin (and version) supplied this experiment: set by the registry that built it
+        # (heldout_core.plugins.Registry.create) and recorded in every run.json.
+        self.plugin: str | None = None
+        self.plugin_version: str | None = None
 
     # -- required ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -235,6 +207,20 @@ class Experiment(abc.ABC):
         """A model restored from what :meth:`save_checkpoint` wrote at ``prefix``."""
 
     # -- optional ---------------------------------------------------------------------
+    def check_requirements(self) -> None:
+        """Raise HeldoutError, naming what to install, when something this experiment needs (a
+        framework, an optional package) is missing. Called before any data is loaded or any file
+        written; the default needs nothing."""
+
+    def evaluate_split(self, model: Any, data: Data, split: str) -> np.ndarray:
+        """Correctness on every example of one split (``"train"`` or ``"test"``), bool (n,).
+
+        The default evaluates both splits and keeps one; override it when one split alone is
+        cheaper (``heldout verify`` evaluates one split).
+        """
+        correct_train, correct_test = self.evaluate(model, data)
+        return correct_train if split == "train" else correct_test
+
     def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
                    epochs: int) -> list[Any]:
         """Train ``len(subsets)`` models at once (one per subset and seed); return them in order.

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from . import kernels
-from .errors import HeldoutError
+from . import kernels, params
 
-METHODS = ("newcombe", "bootstrap", "bca")
+METHODS = params.INTERVAL_METHODS
 
 
 @dataclass(frozen=True)
@@ -40,22 +39,13 @@ class IntervalSpec:
 
 
 def interval_spec(confidence: float, method: str, n_boot: int, seed: int | None) -> IntervalSpec:
-    """Validate interval options; errors name the parameter."""
-    try:
-        confidence = float(confidence)
-    except (TypeError, ValueError):
-        raise HeldoutError(f"confidence must be a number in (0, 1), got {confidence!r}.") from None
-    if not 0.0 < confidence < 1.0:
-        raise HeldoutError(f"confidence must be in (0, 1), got {confidence}.")
-    if method not in METHODS:
-        raise HeldoutError(f"method must be one of {', '.join(METHODS)}; got {method!r}.")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-        raise HeldoutError(f"n_boot must be an integer of at least 2, got {n_boot!r}.")
+    """Validate interval options; errors name the parameter. A ``seed`` of None draws one."""
+    confidence = params.confidence(confidence)
+    method = params.choice(method, "method", METHODS)
+    n_boot = params.integer(n_boot, "n_boot", minimum=2)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise HeldoutError(f"seed must be an integer in [0, 2**63) or None, got {seed!r}.")
-    return IntervalSpec(confidence, method, int(n_boot), int(seed))
+    return IntervalSpec(confidence, method, n_boot, params.seed(seed))
 
 
 def wilson(successes, trials, confidence: float):

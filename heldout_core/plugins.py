@@ -26,9 +26,10 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import __version__, hookspecs
+from . import hookspecs
 from .errors import HeldoutError
 from .experiment import Experiment
+from .version import __version__
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "heldout_zoo.digits",
@@ -153,8 +154,15 @@ class Registry:
         return self.experiments[name]
 
     def create(self, name: str, **options: Any) -> Experiment:
-        """An instance of experiment ``name`` with the given options."""
-        return self.get(name).cls(**options)
+        """An instance of experiment ``name`` with the given options, attributed to its plugin.
+
+        This is the one way the project builds experiments (``train``, ``quickstart``, ``verify``):
+        the instance carries the plugin's name and version, which the run driver records.
+        """
+        entry = self.get(name)
+        experiment = entry.cls(**options)
+        experiment.plugin, experiment.plugin_version = entry.plugin, entry.version
+        return experiment
 
     # ----------------------------------------------------------------- internals
     def _skip(self, name: str, reason: str) -> bool:

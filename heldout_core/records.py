@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .bitpack import concat_runs, pack_runs, select_runs, unpack_runs
+from .bitpack import BitColumns, concat_runs, n_words, pack_runs, padding_is_zero, select_runs, unpack_runs
 from .errors import HeldoutError
 
 UNKNOWN_SEED = -1
@@ -117,7 +117,7 @@ class RunSet:
         n_runs = len(run_id)
         if n_runs == 0:
             raise HeldoutError("a RunSet needs at least one run; the set given is empty.")
-        w = (n_runs + 63) // 64
+        w = n_words(n_runs)
         n_train = train_mask_bits.shape[0]
         if n_train == 0:
             raise HeldoutError("the runs have an empty training set (n_train = 0).")
@@ -138,11 +138,10 @@ class RunSet:
         if not ((ratios > 0) & (ratios <= 1)).all():
             bad = ratios[~((ratios > 0) & (ratios <= 1))][0]
             raise HeldoutError(f"subset_ratio must be in (0, 1] for every run, got {bad}.")
-        if n_runs % 64:
-            for name, bits in (("train_mask_bits", train_mask_bits), ("correct_train_bits", correct_train_bits),
-                               ("correct_test_bits", correct_test_bits)):
-                if bits is not None and len(bits) and (bits[:, -1] >> np.uint64(n_runs % 64)).any():
-                    raise HeldoutError(f"{name} has bits set past run {n_runs - 1}; padding bits must be zero.")
+        for name, bits in (("train_mask_bits", train_mask_bits), ("correct_train_bits", correct_train_bits),
+                           ("correct_test_bits", correct_test_bits)):
+            if not padding_is_zero(bits, n_runs):
+                raise HeldoutError(f"{name} has bits set past run {n_runs - 1}; padding bits must be zero.")
         self.train_mask_bits = np.ascontiguousarray(train_mask_bits)
         self.correct_train_bits = np.ascontiguousarray(correct_train_bits)
         self.correct_test_bits = np.ascontiguousarray(correct_test_bits)
@@ -219,63 +218,14 @@ class RunSet:
     def from_runs(cls, runs: Iterable[Run], *, experiment: str | None = None) -> "RunSet":
         """Build from :class:`Run` objects, which must share n_train and n_test.
 
-        ``runs`` may be a generator: runs are packed 64 at a time, so memory holds the bit-packed
-        set plus one chunk of dense runs, never all runs unpacked. A NaN ``subset_ratio`` is
+        ``runs`` may be a generator: runs are packed as they arrive (see :class:`RunSetBuilder`),
+        so memory holds the bit-packed set, never all runs unpacked. A NaN ``subset_ratio`` is
         taken from the run's subset size, rounded to two decimals.
         """
-        columns: dict[str, list[np.ndarray]] = {"train_mask": [], "correct_train": [], "correct_test": []}
-        ratios, run_ids, seeds = [], [], []
-        first = None
-        chunk: list[Run] = []
-
-        def pack_chunk() -> None:
-            columns["train_mask"].append(pack_runs(np.stack([r.train_mask for r in chunk])))
-            columns["correct_train"].append(pack_runs(np.stack([r.correct_train for r in chunk])))
-            if first.correct_test is not None:
-                columns["correct_test"].append(pack_runs(np.stack([r.correct_test for r in chunk])))
-            chunk.clear()
-
+        builder = RunSetBuilder(experiment=experiment)
         for run in runs:
-            if first is None:
-                first = run
-            cls._check_same_sets(run, first)
-            ratio = float(run.subset_ratio)
-            ratios.append(round(float(np.mean(run.train_mask)), 2) if np.isnan(ratio) else ratio)
-            run_ids.append(run.run_id)
-            seeds.append(run.seed)
-            chunk.append(run)
-            if len(chunk) == 64:
-                pack_chunk()
-        if first is None:
-            raise HeldoutError("no runs were given; the set is empty.")
-        if chunk:
-            pack_chunk()
-        joined = {name: np.concatenate(cols, axis=1) if cols else None for name, cols in columns.items()}
-        return cls(
-            train_mask_bits=joined["train_mask"],
-            correct_train_bits=joined["correct_train"],
-            correct_test_bits=joined["correct_test"],
-            subset_ratio=np.asarray(ratios, dtype=np.float64),
-            run_id=np.asarray(run_ids, dtype=np.int64),
-            seed=np.asarray(seeds, dtype=np.int64),
-            labels_train=first.labels_train,
-            labels_test=first.labels_test,
-            experiment=experiment,
-        )
-
-    @staticmethod
-    def _check_same_sets(run: Run, first: Run) -> None:
-        n_train = len(first.train_mask)
-        if len(run.train_mask) != n_train or len(run.correct_train) != n_train:
-            raise HeldoutError(
-                f"run {run.run_id} (ratio {run.subset_ratio}) has {len(run.train_mask)} training examples "
-                f"but run {first.run_id} has {n_train}; runs of different training sets cannot be mixed."
-            )
-        n_test = None if first.correct_test is None else len(first.correct_test)
-        got = None if run.correct_test is None else len(run.correct_test)
-        if got != n_test:
-            raise HeldoutError(f"run {run.run_id} (ratio {run.subset_ratio}) has {got or 'no'} test examples "
-                               f"but run {first.run_id} has {n_test or 'no'}.")
+            builder.add(run)
+        return builder.build()
 
     @classmethod
     def concat(cls, sets: Iterable["RunSet"]) -> "RunSet":
@@ -418,3 +368,75 @@ class RunSet:
         if (counts > 1).any():
             ratio, rid = uniq[np.argmax(counts > 1)]
             raise HeldoutError(f"run id {rid} appears more than once at subset ratio {ratio:g}; run ids must be unique within a ratio.")
+
+
+class RunSetBuilder:
+    """Collects runs one at a time into a :class:`RunSet`, bit-packing each as it arrives.
+
+    Used wherever records stream in (files of a release folder, members of an archive): memory
+    holds the packed bits plus one run. ``what`` names where a run came from, so that an error
+    names the file (or archive member) at fault.
+    """
+
+    def __init__(self, *, experiment: str | None = None):
+        self.experiment = experiment
+        self._first: tuple[Run, str] | None = None
+        self._bits: dict[str, BitColumns] = {}
+        self._ratios: list[float] = []
+        self._run_ids: list[int] = []
+        self._seeds: list[int] = []
+        self._seen: set[tuple[float, int]] = set()
+
+    @property
+    def n_runs(self) -> int:
+        return len(self._run_ids)
+
+    def add(self, run: Run, what: str | None = None) -> None:
+        """Append ``run``; HeldoutError when its sets differ from the first run's or its id repeats."""
+        label = what or f"run {run.run_id} (ratio {run.subset_ratio:g})"
+        n_train = len(run.train_mask)
+        n_test = None if run.correct_test is None else len(run.correct_test)
+        if self._first is None:
+            self._first = (run, what or f"run {run.run_id}")
+            self._bits = {"train_mask": BitColumns(n_train), "correct_train": BitColumns(n_train),
+                          "correct_test": BitColumns(n_test or 0)}
+        first, first_label = self._first
+        first_test = None if first.correct_test is None else len(first.correct_test)
+        if n_train != len(first.train_mask) or len(run.correct_train) != n_train:
+            raise HeldoutError(f"{label} has {n_train} training examples but {first_label} has {len(first.train_mask)}; "
+                               f"runs of different training sets cannot be mixed.")
+        if n_test != first_test:
+            raise HeldoutError(f"{label} has {n_test or 'no'} test examples but {first_label} has {first_test or 'no'}.")
+        ratio = float(run.subset_ratio)
+        if np.isnan(ratio):
+            ratio = round(float(np.mean(run.train_mask)), 2)
+        key = (round(ratio, 9), int(run.run_id))
+        if key in self._seen:
+            raise HeldoutError(f"{label} repeats run id {run.run_id} at subset ratio {ratio:g}; "
+                               f"run ids must be unique within a ratio.")
+        self._seen.add(key)
+        self._bits["train_mask"].append(run.train_mask)
+        self._bits["correct_train"].append(run.correct_train)
+        if n_test is not None:
+            self._bits["correct_test"].append(run.correct_test)
+        self._ratios.append(ratio)
+        self._run_ids.append(int(run.run_id))
+        self._seeds.append(int(run.seed))
+
+    def build(self) -> RunSet:
+        """The :class:`RunSet` of every run added, in the order added."""
+        if self._first is None:
+            raise HeldoutError("no runs were given; the set is empty.")
+        first = self._first[0]
+        has_test = first.correct_test is not None
+        return RunSet(
+            train_mask_bits=self._bits["train_mask"].words(),
+            correct_train_bits=self._bits["correct_train"].words(),
+            correct_test_bits=self._bits["correct_test"].words() if has_test else None,
+            subset_ratio=np.asarray(self._ratios, dtype=np.float64),
+            run_id=np.asarray(self._run_ids, dtype=np.int64),
+            seed=np.asarray(self._seeds, dtype=np.int64),
+            labels_train=first.labels_train,
+            labels_test=first.labels_test,
+            experiment=self.experiment,
+        )

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import save_npz_atomic
 from .bitpack import n_words
 from .errors import HeldoutError
-from .io import STORE_SUFFIX, format_ratio, load_npz, save_npz_atomic
+from .layout import format_ratio
+from .npz import load_npz
 from .records import RunSet
 
+STORE_SUFFIX = ".runs.npz"
 FORMAT = "heldout-runs"
 SCHEMA_VERSION = 1
 _BIT_KEYS = ("train_mask_bits", "correct_train_bits", "correct_test_bits")
@@ -80,12 +83,10 @@ def read_store(path: str | os.PathLike) -> RunSet:
         arr = arrays[key]
         if arr.dtype != np.uint64 or arr.shape != (n, w):
             raise HeldoutError(f"{path}: '{key}' has {arr.dtype} {arr.shape} but the metadata says uint64 ({n}, {w}).")
-        if n_runs % 64 and n and (arr[:, -1] >> np.uint64(n_runs % 64)).any():
-            raise HeldoutError(f"{path}: '{key}' has bits set past run {n_runs - 1}.")
     for key in ("run_ids", "seeds"):
         if len(meta[key]) != n_runs:
             raise HeldoutError(f"{path}: metadata '{key}' has {len(meta[key])} entries for {n_runs} runs.")
-    try:
+    try:  # RunSet checks the rest (padding bits, unique run ids, labels)
         return _runset_from_store(arrays, meta, n_runs)
     except HeldoutError as exc:
         raise HeldoutError(f"{path}: {exc}") from None

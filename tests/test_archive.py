@@ -16,7 +16,8 @@ from heldout_core import archive as archive_mod
 from heldout_core import cli
 from heldout_core.archive import check_member, import_archive
 from heldout_core.errors import HeldoutError
-from heldout_core.io import aux_arrays_of, load_runs
+from heldout_core.aux_arrays import aux_arrays_of
+from heldout_core.loading import load_runs
 from heldout_core.records import Run
 from heldout_core.store import read_store
 
@@ -233,7 +234,6 @@ def test_bad_aux_member_and_broken_archive_name_the_file(tmp_path):
 
 def test_cli_import_exit_codes_and_messages(release, tmp_path, monkeypatch, capsys):
     path, runs = release
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["heldout_core.release_commands"])
     assert cli.main(["import", str(path), "--out", str(tmp_path / "a"), "--aux-only", "--md5", md5_of(path)]) == 0
     out = capsys.readouterr().out
     assert f"MD5 {md5_of(path)} (verified)" in out and f"{len(runs)} run records" in out
@@ -249,5 +249,5 @@ def test_cli_import_exit_codes_and_messages(release, tmp_path, monkeypatch, caps
 
 
 def test_archive_module_does_not_import_tensorflow():
-    code = "import sys, heldout_core.archive, heldout_core.release_commands; print('tensorflow' in sys.modules)"
+    code = "import sys, heldout_core.archive, heldout_core.cli.import_archive; print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

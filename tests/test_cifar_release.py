@@ -11,9 +11,9 @@ pytest.importorskip("sonnet")
 
 from heldout_core import cli  # noqa: E402
 from heldout_core.errors import HeldoutError  # noqa: E402
-from heldout_core.io import write_aux_arrays  # noqa: E402
+from heldout_core.aux_arrays import write_aux_arrays  # noqa: E402
 from heldout_core.records import Run  # noqa: E402
-from heldout_core.release_commands import verify_run  # noqa: E402
+from heldout_core.verify import verify_run  # noqa: E402
 from heldout_zoo.cifar.experiment import Cifar10Inception  # noqa: E402
 
 N_PER_BATCH, N_TEST = 4, 10
@@ -62,7 +62,6 @@ def test_verify_reports_accuracy_and_matches_by_index(cifar_folder, tmp_path, mo
     train = verify_run(run_dir, folder, split="train")
     assert (train.n, train.n_match) == (5 * N_PER_BATCH, 5 * N_PER_BATCH)
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["heldout_core.release_commands"])
     assert cli.main(["verify", str(run_dir), "--data", str(folder)]) == 0
     assert f"{N_TEST - 2} of {N_TEST} predictions match" in capsys.readouterr().out
     assert cli.main(["verify", str(tmp_path), "--data", str(folder)]) == 2
@@ -113,7 +112,7 @@ def test_train_save_restore_round_trip(cifar_folder, tmp_path):
 
 
 def test_bfloat16_compute_keeps_float32_variables_and_restores(cifar_folder, tmp_path):
-    from heldout_zoo.cifar.training import bfloat16_compute
+    from heldout_zoo.sonnet_training import bfloat16_compute
 
     folder = cifar_folder[0]
     exp = Cifar10Inception(batch_size=4, eval_batch_size=8, mixed_precision="on")

@@ -116,15 +116,15 @@ def test_high_influence_pairs_follow_the_paper_definition(small_runs):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda r: memorization(r, confidence=1.5), r"confidence must be in \(0, 1\)"),
-    (lambda r: memorization(r, method="wald"), "method must be one of newcombe, bootstrap, bca"),
-    (lambda r: memorization(r, method="bootstrap", n_boot=1), "n_boot must be an integer of at least 2"),
+    (lambda r: memorization(r, confidence=1.5), r"^confidence must be a finite number in \(0, 1\), got 1.5\.$"),
+    (lambda r: memorization(r, method="wald"), "^method must be one of newcombe, bootstrap, bca, got 'wald'"),
+    (lambda r: memorization(r, method="bootstrap", n_boot=1), "^n_boot must be at least 2, got 1"),
     (lambda r: memorization(np.zeros((3, 3))), "runs must be a heldout_core.RunSet"),
     (lambda r: influence(r), "choose exactly one of top_k"),
     (lambda r: influence(r, top_k=3, full=True), "got top_k, full"),
-    (lambda r: influence(r, top_k=0), "top_k must be a positive integer"),
+    (lambda r: influence(r, top_k=0), "^top_k must be at least 1, got 0"),
     (lambda r: influence(r, top_k=41), r"top_k=41 exceeds the number of training examples \(40\)"),
-    (lambda r: influence(r, threshold=2), r"threshold must be in \[-1, 1\]"),
+    (lambda r: influence(r, threshold=2), r"^threshold must be a finite number in \[-1, 1\], got 2"),
     (lambda r: influence(RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train")), top_k=1),
      "no test correctness records"),
     (lambda r: high_influence_pairs(r.with_labels()  if False else RunSet.from_arrays(

@@ -8,9 +8,9 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("sonnet")
 
-from heldout_core.io import write_aux_arrays  # noqa: E402
+from heldout_core.aux_arrays import write_aux_arrays  # noqa: E402
 from heldout_core.records import Run  # noqa: E402
-from heldout_core.release_commands import verify_run  # noqa: E402
+from heldout_core.verify import verify_run  # noqa: E402
 from heldout_zoo.imagenet import records  # noqa: E402
 from heldout_zoo.imagenet.experiment import ImagenetResnet50  # noqa: E402
 from tiny_imagenet import build_tiny_imagenet  # noqa: E402

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from heldout_core import HeldoutError, RunSet, load_runs, read_aux_arrays, read_store, write_release_layout, write_store
-from heldout_core.io import AUX_KEYS, aux_arrays_of, find_record_files, load_labels, write_aux_arrays
+from heldout_core.aux_arrays import AUX_KEYS, aux_arrays_of, write_aux_arrays
+from heldout_core.loading import find_record_files, load_labels
 from heldout_core.store import store_path
 
 from conftest import random_records

@@ -5,7 +5,7 @@ import pytest
 
 from heldout_core import kernels
 from heldout_core.bitpack import pack_runs
-from heldout_core.estimators import _all_runs
+from heldout_core.bitpack import all_runs_words
 
 import naive
 
@@ -43,7 +43,7 @@ MODES = ["random", "all_in", "all_out", "constant"]
 def test_holdout_counts_and_row_popcounts(shape, mode):
     mask, correct, _ = records(shape, 1, mode)
     a, b, c, d = naive.memorization_counts(mask, correct)
-    got = kernels.holdout_counts(pack_runs(mask), pack_runs(correct), _all_runs(shape[0]))
+    got = kernels.holdout_counts(pack_runs(mask), pack_runs(correct), all_runs_words(shape[0]))
     for x, y in zip(got, (b, a, d, c)):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(kernels.row_popcounts(pack_runs(mask)), mask.sum(0))

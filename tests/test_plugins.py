@@ -68,7 +68,7 @@ def fresh_registry(*pairs):
 def test_hookimpl_is_reexported_and_core_import_is_light():
     assert heldout_core.hookimpl is plugins.hookspecs.hookimpl
     code = ("import sys, heldout_core, heldout_core.plugins, heldout_core.training, heldout_core.experiment, "
-            "heldout_core.training.commands; assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
+            "heldout_core.cli, heldout_core.cli.train; assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
             "assert not any(m.startswith('heldout_zoo') for m in sys.modules), 'plugins imported eagerly'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -254,9 +254,8 @@ def test_installed_example_plugin_trains_through_the_driver(tmp_path, monkeypatc
     from heldout_core.training.driver import train_runs
 
     monkeypatch.delenv(plugins.PLUGINS_ENV, raising=False)
-    entry = plugins.build_registry([], entry_points=True).get("example-blobs")
-    summary = train_runs(entry.cls(), tmp_path, ratios=[0.7], runs=5, show_progress=False, plugin=entry.plugin,
-                         plugin_version=entry.version)
+    experiment = plugins.build_registry([], entry_points=True).create("example-blobs")
+    summary = train_runs(experiment, tmp_path, ratios=[0.7], runs=5, show_progress=False)
     assert summary.n_trained == 5
     runs = load_runs(tmp_path / "example-blobs")
     assert (runs.n_runs, runs.n_train, runs.n_test) == (5, 200, 100)

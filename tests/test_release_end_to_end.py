@@ -10,7 +10,7 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("sonnet")
 
 from heldout_core.cli import main  # noqa: E402
-from heldout_core.io import read_aux_arrays  # noqa: E402
+from heldout_core.aux_arrays import read_aux_arrays  # noqa: E402
 from tiny_imagenet import build_tiny_imagenet  # noqa: E402
 
 pytestmark = pytest.mark.slow

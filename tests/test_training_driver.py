@@ -12,7 +12,8 @@ from heldout_core import hookimpl, load_runs, plugins, read_aux_arrays
 from heldout_core.cli import main
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import ArrayData, Experiment, Option
-from heldout_core.io import AUX_KEYS, run_dir
+from heldout_core.aux_arrays import AUX_KEYS
+from heldout_core.layout import run_dir
 from heldout_core.progress import Progress, format_duration
 from heldout_core.training import driver
 from heldout_core.training import subsets as S
@@ -218,12 +219,12 @@ def test_finished_runs_with_other_settings_stop_the_job(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"ratios": [1.0]}, "--ratio must lie strictly between 0 and 1, got 1"),
-    ({"ratios": [0.7, 0.7]}, "each --ratio may be given only once"),
-    ({"runs": 0}, "--runs must be at least 1"),
-    ({"epochs": 0}, "--epochs must be at least 1"),
-    ({"seed": -3}, "--seed must be a non-negative integer"),
-    ({"design": "sobol"}, "--design must be one of random, balanced"),
+    ({"ratios": [1.0]}, r"^ratio must be a finite number in \(0, 1\), got 1\.$"),
+    ({"ratios": [0.7, 0.7]}, r"each subset ratio \(ratios\) may be given only once"),
+    ({"runs": 0}, "^runs must be at least 1, got 0"),
+    ({"epochs": 0}, "^epochs must be at least 1, got 0"),
+    ({"seed": -3}, "^seed must be at least 0, got -3"),
+    ({"design": "sobol"}, "^design must be one of random, balanced, got 'sobol'"),
     ({"ratios": [0.001]}, "leaves 0 in the subset"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, kwargs, message):
@@ -344,7 +345,7 @@ def test_train_command_writes_runs_and_resumes(tmp_path, fake_registry, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["nonexistent"], "heldout: error: unknown experiment 'nonexistent'; known experiments: centroids."),
-    (["centroids", "--ratio", "1.2"], "heldout: error: --ratio must lie strictly between 0 and 1, got 1.2."),
+    (["centroids", "--ratio", "1.2"], "heldout: error: --ratio must be a finite number in (0, 1), got 1.2."),
     (["centroids", "-o", "spread"], "heldout: error: -o/--option expects NAME=VALUE, got 'spread'."),
     (["centroids", "-o", "depth=3"], "heldout: error: experiment 'centroids' has no option 'depth' (options: spread)."),
 ])

@@ -8,7 +8,7 @@ import pytest
 from heldout_core import plugins, read_aux_arrays
 from heldout_core.cli import main
 from heldout_core.errors import HeldoutError
-from heldout_core.io import run_dir
+from heldout_core.layout import run_dir
 from heldout_zoo.arrays import Arrays, read_arrays
 
 

@@ -10,7 +10,8 @@ from scipy import stats
 pytest.importorskip("tensorflow")
 
 from heldout_core import load_runs, plugins, read_aux_arrays  # noqa: E402
-from heldout_core.io import AUX_KEYS, run_dir  # noqa: E402
+from heldout_core.aux_arrays import AUX_KEYS  # noqa: E402
+from heldout_core.layout import run_dir  # noqa: E402
 from heldout_core.training.driver import train_runs  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -2,10 +2,11 @@
 
 - :mod:`.subsets`: which examples each run trains on (random and balanced designs).
 - :mod:`.driver`: :func:`train_runs`, which trains and writes runs, resuming after interruptions.
-- :mod:`.commands`: ``heldout train``, ``heldout plugins``, ``heldout quickstart``.
+- :mod:`.quickstart`: the digits-with-flipped-labels demonstration behind ``heldout quickstart``.
 """
 
-from .driver import TrainSummary, is_finished, train_runs
+from ..layout import is_finished
+from .driver import TrainSummary, train_runs
 from .subsets import DESIGNS, random_subset, run_seed, subset
 
 __all__ = ["DESIGNS", "TrainSummary", "is_finished", "random_subset", "run_seed", "subset", "train_runs"]

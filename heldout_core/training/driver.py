@@ -1,14 +1,15 @@
 """The run driver: trains the runs of an experiment and writes them in the released layout.
 
-For every subset ratio and run id it writes::
+For every subset ratio and run id it writes (see :mod:`heldout_core.layout`)::
 
     <out>/<experiment>/labels.npz                          labels_train, labels_test (+ extras)
     <out>/<experiment>/<ratio>/<run_id>/checkpoints/ckpt-<epochs>.*
     <out>/<experiment>/<ratio>/<run_id>/run.json           seed, epochs, design, options, versions
     <out>/<experiment>/<ratio>/<run_id>/aux_arrays.npz     exactly the released keys
 
-in that order, each step atomic: the checkpoint is written into a hidden temporary folder and
-renamed to ``checkpoints``, the files are renamed into place. So a run is finished exactly when
+in that order, each step atomic (:mod:`heldout_core.atomic`): the checkpoint is written into a
+hidden temporary folder, made durable and renamed to ``checkpoints``, the files are renamed into
+place. So a run is finished exactly when
 its ``aux_arrays.npz`` exists; a crash leaves at most a checkpoint without one, and re-running
 trains that run again and skips the finished ones. Finished runs whose ``run.json`` disagrees with
 the requested settings (seed, epochs, design, options, dataset size) stop the job with an error
@@ -33,17 +34,18 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-from .. import __version__
-from ..errors import HeldoutError
+from .. import params
+from ..atomic import atomic_write, publish_folder, save_npz_atomic
+from ..aux_arrays import write_aux_arrays
+from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
-from ..io import AUX_FILE, AUX_KEYS, atomic_write, load_npz, run_dir, save_npz_atomic, write_aux_arrays
+from ..layout import CHECKPOINTS, LABELS_FILE, RUN_INFO_FILE, is_finished, read_run_info, run_dir
+from ..npz import load_npz
 from ..progress import Progress
 from ..records import Run
+from ..version import __version__
 from . import subsets as designs
 
-RUN_INFO_FILE = "run.json"
-LABELS_FILE = "labels.npz"
-CHECKPOINTS = "checkpoints"
 _PARTIAL_PREFIX = ".checkpoints-partial-"
 _LOCK_FILE = ".lock"
 # settings that must agree between a finished run and the job that would skip it
@@ -64,33 +66,6 @@ class TrainSummary:
     @property
     def n_trained(self) -> int:
         return sum(self.trained.values())
-
-
-def is_finished(folder: Path) -> bool:
-    """True when ``folder`` holds a readable ``aux_arrays.npz`` with all released keys.
-
-    Only the archive's directory is read (cheap even for ImageNet-sized records); the file was
-    renamed into place whole, so a readable directory means a complete file.
-    """
-    path = Path(folder) / AUX_FILE
-    if not path.is_file():
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return set(AUX_KEYS) <= set(archive.files)
-    except Exception:
-        return False
-
-
-def read_run_info(folder: Path) -> dict[str, Any] | None:
-    """The ``run.json`` of a run folder, or None when there is none."""
-    path = Path(folder) / RUN_INFO_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise HeldoutError(f"{path} is not valid JSON; delete the run folder to train it again.") from None
 
 
 def _check_data(data: Data, experiment: Experiment) -> None:
@@ -210,10 +185,7 @@ class _Writer:
         partial = folder / f"{_PARTIAL_PREFIX}{uuid.uuid4().hex}"
         partial.mkdir()
         self.experiment.save_checkpoint(model, partial / f"ckpt-{self.epochs}", epoch=self.epochs)
-        final = folder / CHECKPOINTS
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)
+        publish_folder(partial, folder / CHECKPOINTS)
         # 2. run.json
         info = dict(self.base_info, subset_ratio=ratio, run_id=int(run_id), trainer=trainer,
                     run_seed=designs.run_seed(self.base_info["seed"], ratio, run_id),
@@ -256,8 +228,6 @@ def train_runs(
     design: str = "random",
     data_path: str | Path | None = None,
     sequential: bool = False,
-    plugin: str | None = None,
-    plugin_version: str | None = None,
     data: Data | None = None,
     stream: TextIO | None = None,
     show_progress: bool = True,
@@ -266,7 +236,9 @@ def train_runs(
     """Train runs ``0 .. runs-1`` at every ratio that are not finished yet, and write them.
 
     Args:
-        experiment: the experiment instance (options already applied).
+        experiment: the experiment instance (options already applied), best built by the
+            registry (:meth:`heldout_core.plugins.Registry.create`), which attributes it to its
+            plugin for ``run.json``.
         out: root of the released layout.
         ratios: subset ratios, each in (0, 1).
         runs: number of runs per ratio (run ids 0..runs-1; finished ones are skipped).
@@ -279,26 +251,22 @@ def train_runs(
         stream, show_progress: where progress lines go (stderr), and whether to print them.
 
     Raises:
-        HeldoutError: bad ratio, runs, epochs, seed or design; missing data; finished runs
-            written with other settings.
+        HeldoutError: bad ratio, runs, epochs, seed or design (a ParameterError naming it);
+            missing requirements or data; finished runs written with other settings.
     """
     ratios = [designs.check_ratio(r) for r in ratios]
     if not ratios:
-        raise HeldoutError("at least one --ratio is needed.")
+        raise ParameterError("ratios", "at least one subset ratio ({parameter}) is needed.")
     if len({round(r, 9) for r in ratios}) != len(ratios):
-        raise HeldoutError("each --ratio may be given only once.")
-    if int(runs) < 1:
-        raise HeldoutError(f"--runs must be at least 1, got {runs}.")
-    epochs = int(experiment.default_epochs if epochs is None else epochs)
-    if epochs < 1:
-        raise HeldoutError(f"--epochs must be at least 1, got {epochs}.")
-    if int(seed) < 0:
-        raise HeldoutError(f"--seed must be a non-negative integer, got {seed}.")
-    if design not in designs.DESIGNS:
-        raise HeldoutError(f"--design must be one of {', '.join(designs.DESIGNS)}, got '{design}'.")
+        raise ParameterError("ratios", "each subset ratio ({parameter}) may be given only once.")
+    runs = params.integer(runs, "runs", minimum=1)
+    epochs = params.integer(experiment.default_epochs if epochs is None else epochs, "epochs", minimum=1)
+    seed = params.seed(seed)
+    design = params.choice(design, "design", designs.DESIGNS)
     if design == "balanced":
         for r in ratios:
             designs.balanced_block_size(r)
+    experiment.check_requirements()
     started = clock()
     out = Path(out)
     data = experiment.load_data(Path(data_path) if data_path is not None else None) if data is None else data
@@ -310,7 +278,8 @@ def train_runs(
     _write_labels(data, out / name)
 
     base_info = {
-        "format": "heldout-run", "experiment": name, "plugin": plugin, "plugin_version": plugin_version,
+        "format": "heldout-run", "experiment": name, "plugin": getattr(experiment, "plugin", None),
+        "plugin_version": getattr(experiment, "plugin_version", None),
         "heldout_version": __version__, "seed": int(seed), "design": design, "epochs": epochs,
         "n_train": int(data.n_train), "n_test": int(data.n_test), **experiment.describe(),
     }
@@ -320,7 +289,7 @@ def train_runs(
     pending: dict[float, list[int]] = {}
     for ratio in ratios:
         todo = []
-        for run_id in range(int(runs)):
+        for run_id in range(runs):
             folder = run_dir(out, name, ratio, run_id)
             if is_finished(folder):
                 _check_finished(folder, base_info)
@@ -328,7 +297,7 @@ def train_runs(
                 todo.append(run_id)
         pending[ratio] = todo
         summary.trained[ratio] = 0
-        summary.skipped[ratio] = int(runs) - len(todo)
+        summary.skipped[ratio] = runs - len(todo)
     jobs = _jobs(experiment, data, {r: ids for r, ids in pending.items() if ids}, design, seed, batched)
     total = sum(len(j.run_ids) for j in jobs)
     skipped = sum(summary.skipped.values())

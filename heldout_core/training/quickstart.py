@@ -42,22 +42,23 @@ def _fmt(est: float, lo: float, hi: float) -> str:
 def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress: bool = True,
                stream: TextIO | None = None, epochs: int | None = None) -> QuickstartResult:
     """Train (or resume) the quickstart runs under ``out`` and print the findings to ``stream``."""
-    from ..estimators import consistency, influence, memorization
-    from ..io import load_npz, load_runs
+    from ..estimators import consistency, influence_topk, memorization
+    from ..layout import LABELS_FILE
+    from ..loading import load_runs
+    from ..npz import load_npz
     from ..plugins import get_registry
-    from .driver import LABELS_FILE, train_runs
+    from .driver import train_runs
 
     stream = sys.stdout if stream is None else stream
     say = lambda *parts: print(*parts, file=stream)  # noqa: E731
-    entry = get_registry().get("digits")
-    experiment = entry.cls(label_noise=LABEL_NOISE)
+    experiment = get_registry().create("digits", label_noise=LABEL_NOISE)
     data = experiment.load_data(None)
     noisy = np.asarray(data.extras["noisy_idx"])
     clean = np.asarray(data.extras["clean_labels_train"])
     say(f"heldout quickstart: {runs} digits MLPs, each on a {RATIO:.0%} subset of {data.n_train} training images, "
         f"with {len(noisy)} training labels ({LABEL_NOISE:.0%}) flipped to another digit.")
     train_runs(experiment, out, ratios=[RATIO], runs=runs, seed=seed, epochs=epochs, data=data,
-               plugin=entry.plugin, plugin_version=entry.version, show_progress=show_progress)
+               show_progress=show_progress)
     folder = Path(out) / experiment.name
     labels = load_npz(folder / LABELS_FILE, str(folder / LABELS_FILE))
     record = load_runs(folder, ratio=RATIO)
@@ -89,7 +90,7 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
     say(f"\nC-scores: {low_found} of the {len(noisy)} flipped labels are among the {len(noisy)} lowest C-scores "
         f"(mean C-score: flipped {np.nanmean(cscore.estimate[noisy]):.2f}, others {np.nanmean(cscore.estimate[clean_ids]):.2f}).")
 
-    infl = influence(record, top_k=1)
+    infl = influence_topk(record, 1)
     best = infl.estimate[:, 0]
     strong = np.flatnonzero(infl.ci_low[:, 0] > 0.15)
     say(f"\ninfluence: {len(strong)} of {record.n_test} test examples have a training example whose influence "

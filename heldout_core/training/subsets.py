@@ -27,32 +27,38 @@ import math
 
 import numpy as np
 
-from ..errors import HeldoutError
+from .. import params
+from ..errors import ParameterError
 
 DESIGNS = ("random", "balanced")
 MAX_BLOCK = 1000
 _RANDOM, _BALANCED, _TRAINING = 1, 2, 3  # stream tags, so no two uses share random numbers
 
 
+def _ratio_error(template: str) -> ParameterError:
+    # the driver's parameter is the list ``ratios``; one of its entries is "ratio" in messages
+    return ParameterError("ratios", template, spelled="ratio")
+
+
 def check_ratio(ratio: float) -> float:
-    """``ratio`` as a float; HeldoutError unless it lies strictly between 0 and 1."""
-    ratio = float(ratio)
-    if not 0.0 < ratio < 1.0:
-        raise HeldoutError(f"--ratio must lie strictly between 0 and 1, got {ratio:g}.")
-    return ratio
+    """``ratio`` as a float; ParameterError unless it lies strictly between 0 and 1."""
+    try:
+        return params.subset_ratio(ratio)
+    except ParameterError as exc:
+        raise _ratio_error(exc.template) from None
 
 
 def subset_size(n: int, ratio: float) -> int:
     """``round(ratio * n)`` with halves rounded up; HeldoutError if that is 0 or ``n``."""
     k = math.floor(check_ratio(ratio) * n + 0.5)
     if not 0 < k < n:
-        raise HeldoutError(f"--ratio {ratio:g} of {n} training examples leaves {k} in the subset; some must be in and some out.")
+        raise _ratio_error(f"{{parameter}} {ratio:g} of {n} training examples leaves {k} in the subset; "
+                           "some must be in and some out.")
     return k
 
 
 def _generator(seed: int, ratio: float, tag: int, index: int) -> np.random.Generator:
-    if int(seed) < 0:
-        raise HeldoutError(f"--seed must be a non-negative integer, got {seed}.")
+    seed = params.seed(seed)
     ratio_key = int(round(float(ratio) * 1_000_000_000))
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), ratio_key, tag, int(index)])))
 
@@ -75,7 +81,8 @@ def balanced_block_size(ratio: float) -> int:
     for b in range(2, MAX_BLOCK + 1):
         if abs(ratio * b - round(ratio * b)) < 1e-9:
             return b
-    raise HeldoutError(f"--ratio {ratio:g} has no balanced design with blocks of at most {MAX_BLOCK} runs; use --design random.")
+    raise _ratio_error(f"{{parameter}} {ratio:g} has no balanced design with blocks of at most {MAX_BLOCK} runs; "
+                       "use the random design.")
 
 
 def balanced_block(n: int, ratio: float, seed: int, block_index: int) -> np.ndarray:
@@ -85,8 +92,8 @@ def balanced_block(n: int, ratio: float, seed: int, block_index: int) -> np.ndar
     k = round(ratio * b)
     subset_size(n, ratio)  # checks that the ratio leaves examples both in and out
     if (k * n) // b < 1 or -(-k * n // b) > n - 1:
-        raise HeldoutError(f"--design balanced at --ratio {ratio:g} would give some of its {b}-run blocks' runs "
-                           f"no training example or all {n} of them; use more examples or --design random.")
+        raise _ratio_error(f"the balanced design at {{parameter}} {ratio:g} would give some of its {b}-run blocks' "
+                           f"runs no training example or all {n} of them; use more examples or the random design.")
     rng = _generator(seed, ratio, _BALANCED, block_index)
     # each example independently in k random runs of the block
     order = np.argsort(rng.random((b, n)), axis=0)
@@ -123,11 +130,10 @@ def balanced_subset(n: int, ratio: float, seed: int, run_id: int) -> np.ndarray:
 
 def subset(design: str, n: int, ratio: float, seed: int, run_id: int) -> np.ndarray:
     """The training subset of run ``run_id`` under ``design`` (``"random"`` or ``"balanced"``)."""
+    design = params.choice(design, "design", DESIGNS)
     if design == "random":
         return random_subset(n, ratio, seed, run_id)
-    if design == "balanced":
-        return balanced_subset(n, ratio, seed, run_id)
-    raise HeldoutError(f"--design must be one of {', '.join(DESIGNS)}, got '{design}'.")
+    return balanced_subset(n, ratio, seed, run_id)
 
 
 def subsets(design: str, n: int, ratio: float, seed: int, run_ids) -> list[np.ndarray]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
-from heldout_core.io import load_npz
+from heldout_core.npz import load_npz
 
 from .mlp import MLPExperiment, _option_table
 

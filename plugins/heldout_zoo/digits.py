@@ -19,6 +19,7 @@ import numpy as np
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
 
+from .frameworks import require
 from .mlp import MLPExperiment, _option_table
 
 N_TRAIN = 1200
@@ -33,14 +34,14 @@ class Digits(MLPExperiment):
     data_help = "built in: sklearn.datasets.load_digits (first 1200 train, last 597 test)"
     options: ClassVar = _option_table((128,), 128, batch_size=32)
     runs_per_batch = 128
+    requires = ("tensorflow", "sklearn")
 
     def load_arrays(self, data_path: Path | None):
         if data_path is not None:
             raise HeldoutError("experiment 'digits' uses the digits bundled with scikit-learn; drop --data.")
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError:
-            raise HeldoutError("experiment 'digits' needs scikit-learn: pip install scikit-learn.") from None
+        require(self.name, ("sklearn",))
+        from sklearn.datasets import load_digits
+
         digits = load_digits()
         x = (digits.data / 16.0).astype(np.float32)
         y = digits.target.astype(np.int64)

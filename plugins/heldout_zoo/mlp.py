@@ -32,6 +32,7 @@ import numpy as np
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import ArrayData, Experiment, Option, boolean, int_list
 
+from .frameworks import NeedsPackages
 from .tf_devices import OneWorkerPerGPU, wants_bfloat16
 
 
@@ -62,14 +63,16 @@ def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: f
         "label_noise": Option(0.0, float, "fraction of training labels flipped to another class"),
         "noise_seed": Option(0, int, "seed of the label noise"),
         "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False),
-        "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on a GPU), on, or off", False),
+        "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on a GPU), on, or off", False,
+                                  choices=("auto", "on", "off")),
         "jit": Option(True, boolean, "XLA-compile the batched trainer (true/false)", False),
     }
 
 
-class MLPExperiment(OneWorkerPerGPU, Experiment):
+class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
     """An MLP trained with SGD + momentum on arrays; subclasses supply :meth:`load_arrays`."""
 
+    requires = ("tensorflow",)
     options: ClassVar[dict[str, Option]] = _option_table((512, 256), 16)
 
     def __init__(self, **options: Any):
@@ -81,8 +84,6 @@ class MLPExperiment(OneWorkerPerGPU, Experiment):
             raise HeldoutError("options batch_size and runs_per_batch must be at least 1, and learning_rate positive.")
         if any(h < 1 for h in c["hidden"]):
             raise HeldoutError(f"option hidden must be positive layer sizes, got {c['hidden']}.")
-        if c["mixed_precision"] not in ("auto", "on", "off"):
-            raise HeldoutError(f"option mixed_precision must be auto, on or off, got {c['mixed_precision']!r}.")
         # instances may batch a different number of runs than the class default
         self.runs_per_batch = int(c["runs_per_batch"])
 

@@ -11,7 +11,8 @@ Data (``--data PATH``), either:
 
 Without ``--data`` it looks for ``~/.keras/datasets/mnist.npz`` (where
 ``keras.datasets.mnist.load_data()`` caches it). Example ids are positions in the files:
-training ids 0..59999, test ids 0..9999. This is *not* the TFDS order (DESIGN.md section 2).
+training ids 0..59999, test ids 0..9999. This is *not* the TFDS order, which differs from the
+IDX file order.
 Pixels are divided by 255.
 
 Model (Feldman & Zhang 2020, the demonstration): 784-512-256-10 ReLU MLP, SGD with momentum
@@ -29,7 +30,7 @@ import numpy as np
 
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
-from heldout_core.io import load_npz
+from heldout_core.npz import load_npz
 
 from .mlp import MLPExperiment, _option_table
 

@@ -24,11 +24,8 @@ def device_scope(device: str):
 
 
 def wants_bfloat16(setting: str) -> bool:
-    """The ``mixed_precision`` option: ``auto`` (bfloat16 compute when a GPU is visible), ``on``, ``off``."""
-    if setting not in ("auto", "on", "off"):
-        from heldout_core.errors import HeldoutError
-
-        raise HeldoutError(f"option mixed_precision must be auto, on or off, got {setting!r}.")
+    """The ``mixed_precision`` option (its values are checked by the option itself): ``auto``
+    (bfloat16 compute when a GPU is visible), ``on`` or ``off``."""
     return setting == "on" or (setting == "auto" and gpu_devices() != [""])
 
 

@@ -9,10 +9,8 @@ the binary files, TFDS order for TFDS, which is the order of the released run re
 Model: :class:`~.model.SmallInception`, inputs /255. Training (project defaults, documented
 because the release does not publish its training code): SGD with momentum 0.9, batch 128, peak
 step 0.1 with a one-epoch linear warm-up and cosine decay, weight decay 5e-4, random crops (pad 4)
-and flips. Checkpoints hold ``model``, ``epoch`` and ``global_step`` like the release's, so
-``heldout verify`` and the released checkpoints use the same code.
-
-TensorFlow is imported inside the methods only; listing experiments stays fast.
+and flips. Training, evaluation and checkpoints in the release's format come from
+:class:`~heldout_zoo.sonnet_experiment.SonnetExperiment`.
 """
 
 from __future__ import annotations
@@ -25,10 +23,8 @@ import numpy as np
 
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
-from heldout_core.experiment import Experiment, Option
 
-from ..release_checkpoints import ReleaseCheckpoints
-from ..tf_devices import OneWorkerPerGPU, wants_bfloat16
+from ..sonnet_experiment import SonnetExperiment, sonnet_options
 from .data import CifarArrays, load_cifar
 
 
@@ -56,61 +52,37 @@ class CifarData:
         return self.test.labels[np.argsort(self.test.ids)]
 
 
-class CifarInception(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
+class CifarInception(SonnetExperiment):
     """SmallInception on a CIFAR variant; subclasses set ``variant`` and ``num_classes``."""
 
     variant: ClassVar[str] = "cifar10"
     default_ratios = (0.7,)
     default_runs = 100
     default_epochs = 100
-    options: ClassVar = {
-        "batch_size": Option(128, int, "minibatch size"),
-        "learning_rate": Option(0.1, float, "peak SGD step size (after a linear warm-up)"),
-        "momentum": Option(0.9, float, "SGD momentum"),
-        "weight_decay": Option(5e-4, float, "L2 penalty on convolution and linear weights"),
-        "warmup_epochs": Option(1.0, float, "epochs of linear learning-rate warm-up"),
-        "eval_batch_size": Option(500, int, "batch size for evaluation"),
-        "mixed_precision": Option("auto", str, "auto (bfloat16 convolutions on a GPU), on, or off", False),
-    }
+    input_shape = (32, 32, 3)
+    options: ClassVar = sonnet_options(batch_size=128, weight_decay=5e-4, warmup_epochs=1.0)
 
     def load_data(self, data_path: Path | None) -> CifarData:
         if data_path is None:
             raise HeldoutError(f"experiment '{self.name}' needs --data: {self.data_help}.")
         return CifarData(load_cifar(self.variant, data_path, "train"), load_cifar(self.variant, data_path, "test"))
 
-    def build_model(self, data: CifarData, seed: int):
-        import tensorflow as tf
-
+    def new_network(self):
         from .model import SmallInception
 
-        tf.random.set_seed(int(seed))
-        model = SmallInception(self.num_classes)
-        model(tf.zeros([1, 32, 32, 3]), is_training=False)  # create the variables now, from the seed
-        return model
+        return SmallInception(self.num_classes)
 
-    def train(self, model, data: CifarData, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
+    def training_batches(self, data: CifarData, subset_idx: np.ndarray):
         from .data import cifar_dataset
-        from .training import train_sgd
 
-        c = self.config
         subset = data.train.subset(subset_idx)
-        steps = -(-len(subset) // c["batch_size"])
-        model.trained_steps = train_sgd(
-            model, lambda epoch: cifar_dataset(subset, c["batch_size"], training=True, seed=int(seed) * 100_003 + epoch),
-            epochs=epochs, steps_per_epoch=steps, learning_rate=c["learning_rate"], momentum=c["momentum"],
-            weight_decay=c["weight_decay"], warmup_epochs=c["warmup_epochs"],
-            mixed_precision=wants_bfloat16(c["mixed_precision"]))
+        return lambda seed: cifar_dataset(subset, self.config["batch_size"], training=True, seed=seed)
 
-    def evaluate(self, model, data: CifarData) -> tuple[np.ndarray, np.ndarray]:
-        return self.evaluate_split(model, data, "train"), self.evaluate_split(model, data, "test")
-
-    def evaluate_split(self, model, data: CifarData, split: str) -> np.ndarray:
-        """bool correctness on every example of ``split`` ("train" or "test"), by example id."""
+    def evaluation_batches(self, data: CifarData, split: str):
         from .data import cifar_dataset
-        from .training import evaluate_correctness
 
         arrays = data.train if split == "train" else data.test
-        return evaluate_correctness(model, cifar_dataset(arrays, self.config["eval_batch_size"], training=False), len(arrays))
+        return cifar_dataset(arrays, self.config["eval_batch_size"], training=False), len(arrays)
 
 
 class Cifar10Inception(CifarInception):

@@ -3,7 +3,7 @@
 The attribute names below are part of the checkpoint format: ``tf.train.Checkpoint`` matches
 variables by the path of attribute names from the checkpoint root, e.g.
 ``model/stage2/_body/3/conv3x3/bn/moving_mean/average``. Renaming an attribute, or changing the
-order of ``_body``, breaks loading the released checkpoints (DESIGN.md section 2).
+order of ``_body``, breaks loading the released checkpoints.
 
 Shapes: images are float32 (batch, height, width, 3) with pixels in [0, 1] (uint8 / 255, as in
 the release); the output is float32 logits (batch, num_classes).

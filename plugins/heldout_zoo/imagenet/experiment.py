@@ -21,10 +21,8 @@ import numpy as np
 
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
-from heldout_core.experiment import Experiment, Option
 
-from ..release_checkpoints import ReleaseCheckpoints
-from ..tf_devices import OneWorkerPerGPU, wants_bfloat16
+from ..sonnet_experiment import SonnetExperiment, sonnet_options
 
 INDEX_FILE = "imagenet_index.npz"
 
@@ -52,22 +50,15 @@ class ImagenetData:
         return len(self.labels_test)
 
 
-class ImagenetResnet50(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
+class ImagenetResnet50(SonnetExperiment):
     name = "imagenet-resnet50"
     num_classes = 1000
     default_ratios = (0.7,)
     default_runs = 2000
     default_epochs = 90
+    input_shape = (224, 224, 3)
     data_help = f"a folder with train-*/validation-* indexed TFRecords and {INDEX_FILE}"
-    options: ClassVar = {
-        "batch_size": Option(256, int, "minibatch size"),
-        "learning_rate": Option(0.1, float, "peak SGD step size (after a linear warm-up)"),
-        "momentum": Option(0.9, float, "SGD momentum"),
-        "weight_decay": Option(1e-4, float, "L2 penalty on convolution and linear weights"),
-        "warmup_epochs": Option(5.0, float, "epochs of linear learning-rate warm-up"),
-        "eval_batch_size": Option(500, int, "batch size for evaluation"),
-        "mixed_precision": Option("auto", str, "auto (bfloat16 convolutions on a GPU), on, or off", False),
-    }
+    options: ClassVar = sonnet_options(batch_size=256, weight_decay=1e-4, warmup_epochs=5.0)
 
     def load_data(self, data_path: Path | None) -> ImagenetData:
         from .index_file import read_index
@@ -82,41 +73,22 @@ class ImagenetResnet50(ReleaseCheckpoints, OneWorkerPerGPU, Experiment):
         return ImagenetData(tuple(record_files(folder, "train")), tuple(record_files(folder, "test")),
                             index.train_labels, index.test_labels)
 
-    def build_model(self, data: ImagenetData, seed: int):
-        import tensorflow as tf
-
+    def new_network(self):
         from .model import resnet50
 
-        tf.random.set_seed(int(seed))
-        model = resnet50(self.num_classes)
-        model(tf.zeros([1, 224, 224, 3]), is_training=False)
-        return model
+        return resnet50(self.num_classes)
 
-    def train(self, model, data: ImagenetData, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
-        from heldout_zoo.cifar.training import train_sgd
-
+    def training_batches(self, data: ImagenetData, subset_idx: np.ndarray):
         from .records import imagenet_dataset
 
-        c = self.config
-        steps = -(-len(subset_idx) // c["batch_size"])
-        model.trained_steps = train_sgd(
-            model, lambda epoch: imagenet_dataset(data.train_files, c["batch_size"], training=True,
-                                                  seed=int(seed) * 100_003 + epoch, subset_ids=subset_idx),
-            epochs=epochs, steps_per_epoch=steps, learning_rate=c["learning_rate"], momentum=c["momentum"],
-            weight_decay=c["weight_decay"], warmup_epochs=c["warmup_epochs"],
-            mixed_precision=wants_bfloat16(c["mixed_precision"]))
+        return lambda seed: imagenet_dataset(data.train_files, self.config["batch_size"], training=True, seed=seed,
+                                             subset_ids=subset_idx)
 
-    def evaluate(self, model, data: ImagenetData) -> tuple[np.ndarray, np.ndarray]:
-        return self.evaluate_split(model, data, "train"), self.evaluate_split(model, data, "test")
-
-    def evaluate_split(self, model, data: ImagenetData, split: str) -> np.ndarray:
-        """bool correctness on every example of ``split`` ("train" or "test"), by example id."""
-        from heldout_zoo.cifar.training import evaluate_correctness
-
+    def evaluation_batches(self, data: ImagenetData, split: str):
         from .records import imagenet_dataset
 
         files, n = (data.train_files, data.n_train) if split == "train" else (data.test_files, data.n_test)
-        return evaluate_correctness(model, imagenet_dataset(files, self.config["eval_batch_size"], training=False), n)
+        return imagenet_dataset(files, self.config["eval_batch_size"], training=False), n
 
 
 @hookimpl

@@ -8,7 +8,7 @@ ignored.
 
 The file name arrays may be stored as fixed-width bytes/str, or as numpy object arrays, which
 ``np.load`` can only read by unpickling. Object arrays are read with an unpickler that builds
-nothing but numpy arrays of strings, so the file stays data, never code (DESIGN.md section 4).
+nothing but numpy arrays of strings, so the file stays data, never code.
 """
 
 from __future__ import annotations

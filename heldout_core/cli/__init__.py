@@ -1,8 +1,11 @@
-"""The ``heldout`` command line.
+"""The ``heldout`` command line: one module per command, each a thin layer over the library.
 
-Each group of subcommands lives in its own module with an ``add_commands(subparsers)`` function
-that adds parsers whose ``func(args) -> int`` runs the command. Modules are imported when the
-parser is built, so they must stay light (no TensorFlow at import time).
+Every command module has an ``add_command(subparsers)`` that adds its parser and sets its
+``func(args) -> int`` (see :mod:`.flags`). Modules are imported when the parser is built, so they
+stay light: the library (and any framework) is imported when a command runs.
+
+User errors print one line, ``heldout: error: ...``, and exit with status 2. An error about a
+library parameter is worded with the command's own flag for it (``top_k`` -> ``--top-k``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,10 @@ import importlib
 import os
 import sys
 
-from . import __version__
-from .errors import HeldoutError
+from ..errors import HeldoutError, ParameterError
+from ..version import __version__
 
-COMMAND_MODULES = [
-    "heldout_core.commands",
-    "heldout_core.release_commands",
-    "heldout_core.training.commands",
-]
+COMMAND_MODULES = ("info", "estimate", "train", "quickstart", "plugins", "import_archive", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_commands(subparsers)
+        importlib.import_module(f"{__name__}.{name}").add_command(subparsers)
     return parser
+
+
+def error_line(exc: HeldoutError, flags: dict[str, str]) -> str:
+    """The one line printed for a user error; parameters are named by their flags."""
+    if isinstance(exc, ParameterError) and exc.parameter in flags:
+        return f"heldout: error: {exc.naming(flags[exc.parameter])}"
+    return f"heldout: error: {exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except HeldoutError as exc:
-        print(f"heldout: error: {exc}", file=sys.stderr)
+        print(error_line(exc, getattr(args, "flags", {})), file=sys.stderr)
         return 2
     except OSError as exc:  # a path that is not a folder, a full disk, no permission
         where = f": {exc.filename}" if exc.filename else ""

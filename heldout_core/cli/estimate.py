@@ -1,4 +1,12 @@
-"""``heldout info`` and ``heldout estimate``: inspect run records and write scores with intervals."""
+"""``heldout estimate PATH --out DIR``: memorization, influence and C-scores with intervals, as files.
+
+Writes under ``--out`` (each file atomically; existing results only with ``--overwrite``):
+``memorization.npz`` and ``.csv``, ``influence_topk.npz``, ``cscore.npz`` (also under the
+released C-score keys ``scores``/``labels``), ``high_infl_pairs.npz`` with labels (the released
+keys ``tr_idx``, ``tt_idx``, ``infl``, ``mem``), and with ``--full-influence`` the dense
+``influence_full.npy`` with ``.ci_low.npy`` and ``.ci_high.npy``. Every flag is checked before
+anything is read or written.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +14,18 @@ import argparse
 import csv
 import io
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from .errors import HeldoutError
-from .io import (atomic_write, find_record_files, find_unfinished_runs, load_labels, load_runs, read_aux_arrays,
-                 save_npz_atomic)
-from .progress import Progress
+from ..errors import HeldoutError
+from .flags import set_command
+
+OUTPUT_FILES = ("memorization.npz", "memorization.csv", "influence_topk.npz", "cscore.npz",
+                "high_infl_pairs.npz", "influence_full.npy", "influence_full.ci_low.npy", "influence_full.ci_high.npy")
 
 
-def add_commands(subparsers) -> None:
-    info = subparsers.add_parser("info", help="list experiments, ratios, runs and sizes under PATH, and problems found",
-                                 description="List the run records under PATH and check every file.")
-    info.add_argument("path", metavar="PATH", help="released layout, a single aux_arrays.npz, or compact stores")
-    info.set_defaults(func=run_info)
-
+def add_command(subparsers) -> None:
     est = subparsers.add_parser(
         "estimate", help="memorization, influence and C-scores with confidence intervals",
         description="Estimate memorization, top-k influence, C-scores and (with labels) high-influence pairs, "
@@ -46,89 +49,33 @@ def add_commands(subparsers) -> None:
     est.add_argument("--infl-threshold", type=float, default=0.15, help="high-influence pairs: influence at least (0.15)")
     est.add_argument("--mem-threshold", type=float, default=0.25, help="high-influence pairs: memorization at least (0.25)")
     est.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
-    est.set_defaults(func=run_estimate)
+    set_command(est, run_estimate)
 
 
-# ---------------------------------------------------------------------------- info
-def run_info(args: argparse.Namespace) -> int:
-    """Print what PATH holds; exit 1 when a file has a problem, 0 otherwise."""
-    files = find_record_files(args.path)
-    problems: list[str] = []
-    groups: dict[tuple, list] = defaultdict(list)
-    sizes: dict[tuple, set] = defaultdict(set)
-    progress = Progress(len(files), "checking", unit="files", log_every=5.0) if len(files) > 50 else None
-    for f in files:
-        try:
-            if f.kind == "store":
-                from .store import read_store
+def check_flags(args: argparse.Namespace) -> None:
+    """Every flag checked by the library's own validators, before anything is read or written."""
+    from .. import params
+    from ..intervals import interval_spec
 
-                runs = read_store(f.path)
-                for ratio in runs.ratios:
-                    key = (runs.experiment, float(ratio), "store", str(f.path))
-                    groups[key].extend(runs.by_ratio(ratio).run_id.tolist())
-                    sizes[key].add((runs.n_train, runs.n_test))
-            else:
-                run = read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0)
-                key = (f.experiment, f.subset_ratio, "release layout", None)
-                groups[key].append(f.run_id)
-                sizes[key].add((len(run.train_mask), 0 if run.correct_test is None else len(run.correct_test)))
-        except HeldoutError as exc:
-            problems.append(str(exc))
-        if progress:
-            progress.update()
-    if progress:
-        progress.close()
-    unfinished = find_unfinished_runs(args.path)
-    if unfinished:
-        shown = ", ".join(str(p) for p in unfinished[:3]) + (", ..." if len(unfinished) > 3 else "")
-        problems.append(f"{len(unfinished)} run folder(s) without aux_arrays.npz (unfinished, crashed or not fully "
-                        f"downloaded; they are skipped): {shown}")
-    for key in sorted(groups, key=lambda k: (str(k[0]), k[1])):
-        experiment, ratio, kind, where = key
-        ids = sorted(groups[key])
-        shape = ", ".join(f"n_train {a}, n_test {b}" for a, b in sorted(sizes[key]))
-        print(f"{experiment or '(unnamed)'}  ratio {ratio:g}  {len(ids)} runs (ids {_id_ranges(ids)})  {shape}  [{kind}{': ' + where if where else ''}]")
-        if len(sizes[key]) > 1:
-            problems.append(f"{experiment} ratio {ratio:g}: runs of different training/test-set sizes ({shape}).")
-    by_experiment = defaultdict(set)
-    for (experiment, _, _, _), s in sizes.items():
-        by_experiment[experiment] |= s
-    for experiment, s in by_experiment.items():
-        if len(s) > 1 and not any(p.startswith(f"{experiment} ratio") for p in problems):
-            problems.append(f"{experiment}: ratios disagree on the training/test-set sizes ({sorted(s)}).")
-    if problems:
-        print(f"{len(problems)} problem(s):")
-        for p in problems:
-            print(f"  {p}")
-        return 1
-    print("no problems found")
-    return 0
-
-
-def _id_ranges(ids: list[int]) -> str:
-    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
-    if not ids:
-        return "none"
-    parts, start, prev = [], ids[0], ids[0]
-    for i in ids[1:] + [None]:
-        if i is not None and i == prev + 1:
-            prev = i
-            continue
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if i is not None:
-            start = prev = i
-    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
-
-
-# ---------------------------------------------------------------------------- estimate
-OUTPUT_FILES = ("memorization.npz", "memorization.csv", "influence_topk.npz", "cscore.npz",
-                "high_infl_pairs.npz", "influence_full.npy", "influence_full.ci_low.npy", "influence_full.ci_high.npy")
+    interval_spec(args.confidence, args.method, args.n_boot, args.seed)
+    params.integer(args.top_k, "top_k", minimum=1)
+    params.influence_threshold(args.infl_threshold, "infl_threshold")
+    params.influence_threshold(args.mem_threshold, "mem_threshold")
+    if args.out.exists() and not args.out.is_dir():
+        raise HeldoutError(f"--out {args.out} exists and is not a folder.")
+    if args.out.is_dir() and not args.overwrite:
+        clash = [name for name in OUTPUT_FILES if (args.out / name).exists()]
+        if clash:
+            raise HeldoutError(f"--out {args.out} already holds {', '.join(clash)}; pass --overwrite to replace them.")
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    from .estimators import consistency, high_influence_pairs, influence, memorization
+    from ..atomic import save_npz_atomic
+    from ..estimators import consistency, high_influence_pairs, influence_matrix, influence_topk, memorization
+    from ..loading import load_labels, load_runs
+    from ..progress import Progress
 
-    _estimate_iv(args)
+    check_flags(args)
     loading: list[Progress] = []
 
     def on_file(done: int, total: int) -> None:
@@ -166,7 +113,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     steps.update()
 
     if one.n_test:
-        top = influence(one, top_k=min(args.top_k, one.n_train), **options)
+        top = influence_topk(one, min(args.top_k, one.n_train), **options)
         save_npz_atomic(args.out / "influence_topk.npz", train_idx=top.train_idx, estimate=top.estimate,
                         ci_low=top.ci_low, ci_high=top.ci_high, n_in=top.n_in, n_out=top.n_out,
                         correct_in=top.correct_in, correct_out=top.correct_out,
@@ -175,7 +122,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     steps.update()
 
     cs = consistency(runs, **options)
-    # `scores` and `labels` are the keys of the released C-score files (DESIGN.md section 3).
+    # `scores` and `labels` are the keys of the released C-score files (Jiang et al. 2021).
     released_keys = {"scores": cs.estimate}
     if runs.labels_train is not None:
         released_keys["labels"] = runs.labels_train
@@ -197,7 +144,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     steps.update()
 
     if args.full_influence and one.n_test:
-        influence(one, full=True, out=args.out / "influence_full.npy", **options)
+        influence_matrix(one, out=args.out / "influence_full.npy", **options)
         written.append("influence_full.npy (+ .ci_low.npy, .ci_high.npy)")
     steps.update()
     steps.close()
@@ -205,23 +152,6 @@ def run_estimate(args: argparse.Namespace) -> int:
     _print_summary(mem, cs, pairs, args)
     print(f"wrote {', '.join(written)} to {args.out}")
     return 0
-
-
-def _estimate_iv(args: argparse.Namespace) -> None:
-    if not 0.0 < args.confidence < 1.0:
-        raise HeldoutError(f"--confidence must be between 0 and 1, got {args.confidence}.")
-    if args.top_k < 1:
-        raise HeldoutError(f"--top-k must be at least 1, got {args.top_k}.")
-    if args.n_boot < 2:
-        raise HeldoutError(f"--n-boot must be at least 2, got {args.n_boot}.")
-    if args.seed < 0:
-        raise HeldoutError(f"--seed must be non-negative, got {args.seed}.")
-    if args.out.exists() and not args.out.is_dir():
-        raise HeldoutError(f"--out {args.out} exists and is not a folder.")
-    if args.out.is_dir() and not args.overwrite:
-        clash = [name for name in OUTPUT_FILES if (args.out / name).exists()]
-        if clash:
-            raise HeldoutError(f"--out {args.out} already holds {', '.join(clash)}; pass --overwrite to replace them.")
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -234,6 +164,8 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 
 
 def _write_memorization_csv(path: Path, mem) -> None:
+    from ..atomic import atomic_write
+
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["index", "memorization", "ci_low", "ci_high", "n_in", "n_out"])

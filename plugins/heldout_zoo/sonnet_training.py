@@ -1,6 +1,7 @@
 """Training, evaluating and checkpointing the released networks (Sonnet 2 modules), TensorFlow.
 
-Shared by the CIFAR (SmallInception) and ImageNet (ResNet-50) experiments:
+Used by :class:`heldout_zoo.sonnet_experiment.SonnetExperiment`, the base of the CIFAR
+(SmallInception) and ImageNet (ResNet-50) experiments:
 
 - :func:`train_sgd`: SGD with momentum over a tf.data pipeline of ``{"image", "label"}`` batches;
   learning rate warmed up linearly then decayed to zero by a cosine (:func:`learning_rate_at`);
@@ -157,11 +158,3 @@ def restore_release_checkpoint(model: snt.Module, prefix: str | Path) -> dict:
         raise HeldoutError(f"{prefix} does not hold every variable of this model ({str(exc).splitlines()[0][:200]}).") from None
     return {"epoch": int(epoch.numpy()), "global_step": int(step.numpy())}
 
-
-def find_checkpoint(directory: str | Path) -> Path:
-    """The one ``ckpt-<N>`` prefix in a run's ``checkpoints/`` folder (the release keeps one)."""
-    directory = Path(directory)
-    found = sorted(directory.glob("ckpt-*.index"))
-    if len(found) != 1:
-        raise HeldoutError(f"{directory} holds {len(found)} checkpoints (ckpt-*.index); expected exactly one.")
-    return found[0].with_suffix("")

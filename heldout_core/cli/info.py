@@ -1,0 +1,44 @@
+"""``heldout info PATH``: list the run records under PATH and every problem found (exit 1 if any)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .flags import set_command
+
+
+def add_command(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="list experiments, ratios, runs and sizes under PATH, and problems found",
+                                   description="List the run records under PATH and check every file.")
+    parser.add_argument("path", metavar="PATH", help="released layout, a single aux_arrays.npz, or compact stores")
+    set_command(parser, run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print what PATH holds; exit 1 when a file has a problem, 0 otherwise."""
+    from ..progress import Progress
+    from ..survey import describe_sizes, id_ranges, survey
+
+    shown: list[Progress] = []
+
+    def on_file(done: int, total: int) -> None:
+        if total <= 50:
+            return
+        if not shown:
+            shown.append(Progress(total, "checking", unit="files", log_every=5.0))
+        shown[0].update(done - shown[0].done)
+
+    report = survey(args.path, progress=on_file)
+    if shown:
+        shown[0].close()
+    for group in report.groups:
+        where = f": {group.path}" if group.path else ""
+        print(f"{group.experiment or '(unnamed)'}  ratio {group.subset_ratio:g}  {len(group.run_ids)} runs "
+              f"(ids {id_ranges(group.run_ids)})  {describe_sizes(group.sizes)}  [{group.source}{where}]")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s):")
+        for problem in report.problems:
+            print(f"  {problem}")
+        return 1
+    print("no problems found")
+    return 0
