@@ -1,7 +1,20 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from heldout_core import RunSet
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# Tests that train or restore TensorFlow models skip cleanly where the tf extra is not installed
+# (``pip install -e ".[test]"`` alone); everything else runs everywhere.
+requires_tf = pytest.mark.skipif(not _installed("tensorflow"), reason="needs the tf extra (TensorFlow)")
+requires_sklearn = pytest.mark.skipif(not _installed("sklearn"), reason="needs the tf extra (scikit-learn)")
 
 
 def random_records(seed, n_runs, n_train, n_test, ratio=0.7, p_in=0.9, p_out=0.5, p_test=0.6):
@@ -22,3 +35,29 @@ def small_runs():
     rng = np.random.default_rng(1)
     return RunSet.from_arrays(mask, correct, correct_test, subset_ratio=0.7, experiment="toy",
                               labels_train=rng.integers(0, 3, 40), labels_test=rng.integers(0, 3, 25))
+
+
+EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
+
+
+@pytest.fixture
+def example_plugin(tmp_path, monkeypatch):
+    """The example plugin discoverable through the ``heldout`` entry-point group, as if
+    pip-installed: a real ``.dist-info`` with ``entry_points.txt`` on ``sys.path``, so
+    importlib.metadata finds it exactly as it finds installed plugins (no pip, no network).
+    Yields the entry-point name; the process-wide registry is reset around the test."""
+    from importlib import metadata
+
+    from heldout_core import plugins
+
+    monkeypatch.delenv(plugins.PLUGINS_ENV, raising=False)
+    if "example" not in {ep.name for ep in metadata.entry_points(group="heldout")}:
+        dist = tmp_path / "site" / "heldout_example_plugin-0.0.1.dist-info"
+        dist.mkdir(parents=True)
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: heldout-example-plugin\nVersion: 0.0.1\n")
+        (dist / "entry_points.txt").write_text("[heldout]\nexample = heldout_example_plugin\n")
+        monkeypatch.syspath_prepend(str(tmp_path / "site"))
+        monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    plugins.reset_registry()
+    yield "example"
+    plugins.reset_registry()

@@ -12,6 +12,8 @@ import pytest
 from heldout_core.errors import HeldoutError
 from heldout_zoo.cifar.data import CifarArrays, cifar_dataset, load_cifar
 
+from conftest import requires_tf
+
 PER_BATCH, N_TEST = 3, 4
 
 
@@ -119,7 +121,6 @@ def test_subset_takes_examples_by_id(cifar10_files):
 
 
 # ----------------------------------------------------------------------------- tf.data
-tf = pytest.importorskip("tensorflow")
 
 
 def _collect(dataset):
@@ -127,6 +128,7 @@ def _collect(dataset):
     return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}, [len(b["label"]) for b in batches]
 
 
+@requires_tf
 def test_eval_pipeline_keeps_order_and_scales_by_255(cifar10_files):
     train = load_cifar("cifar10", cifar10_files[0], "train")
     got, sizes = _collect(cifar_dataset(train, 4, training=False))
@@ -147,6 +149,7 @@ def _is_padded_crop(image, original, pad=4):
     return False
 
 
+@requires_tf
 def test_training_pipeline_shuffles_crops_flips_reproducibly(cifar10_files):
     train = load_cifar("cifar10", cifar10_files[0], "train")
     a, _ = _collect(cifar_dataset(train, 5, training=True, seed=3))

@@ -121,7 +121,7 @@ def test_bad_seed_is_refused(small_runs):
         memorization(small_runs, method="bootstrap", seed=2**63)
 
 
-def test_os_errors_are_one_line_too(tmp_path, capsys):
+def test_os_errors_are_one_line_too(tmp_path, capsys, example_plugin):
     (tmp_path / "file").write_text("x")
     assert main(["train", "example-blobs", "--out", str(tmp_path / "file"), "--runs", "1"]) == 2
     err = capsys.readouterr().err

@@ -2,9 +2,11 @@
 
 Runs are simulated as in the papers: each run trains on a fixed-size 70% subset, and a model's
 correctness on example i is Bernoulli(p_in[i]) when i was in its subset and Bernoulli(p_out[i])
-otherwise, so the true memorization is p_in - p_out. Every example is one trial; for each
-configuration a two-sided binomial test checks that the observed count of covering intervals is
-consistent with a coverage inside [93.5%, 96.5%] (the project's requirement for 95% intervals).
+otherwise, so the true memorization is p_in - p_out. Every example is one trial; each
+configuration is checked on its own with a two-sided binomial test on the count of covering
+intervals: the default (Newcombe) against the project's requirement for 95% intervals,
+[93.5%, 96.5%]; the bootstraps against what they achieve with many runs, [91%, 97%], and against
+their documented collapse with few runs near 0 and 1.
 """
 
 import numpy as np
@@ -28,29 +30,52 @@ def simulate(p_in, p_out, n_runs, ratio, seed):
     return mask, correct
 
 
-def assert_coverage_in_band(covered, trials, label):
+def assert_coverage_in_band(covered, trials, label, low=0.935, high=0.965):
     k = int(covered)
-    too_low = binomtest(k, trials, 0.935, alternative="less").pvalue
-    too_high = binomtest(k, trials, 0.965, alternative="greater").pvalue
+    too_low = binomtest(k, trials, low, alternative="less").pvalue
+    too_high = binomtest(k, trials, high, alternative="greater").pvalue
     assert too_low > 1e-3 and too_high > 1e-3, f"{label}: coverage {k / trials:.4f} over {trials} intervals"
 
 
-@pytest.mark.parametrize("method, n_runs, per_config", [("newcombe", 2000, 3000), ("bootstrap", 2000, 400), ("bca", 2000, 400)])
-def test_memorization_interval_coverage(method, n_runs, per_config):
+def coverage_per_config(method, n_runs, per_config, seed):
+    """Number of covering intervals in each configuration (per_config simulated examples each)."""
     p_in = np.repeat([c[0] for c in CONFIGS], per_config)
     p_out = np.repeat([c[1] for c in CONFIGS], per_config)
-    mask, correct = simulate(p_in, p_out, n_runs, 0.7, seed=2024)
+    mask, correct = simulate(p_in, p_out, n_runs, 0.7, seed=seed)
     mem = memorization(RunSet.from_arrays(mask, correct, subset_ratio=0.7), method=method, n_boot=1000, seed=7)
     truth = p_in - p_out
     hit = (mem.ci_low <= truth) & (truth <= mem.ci_high)
-    if method == "newcombe":
-        for k, cfg in enumerate(CONFIGS):
-            part = slice(k * per_config, (k + 1) * per_config)
-            assert_coverage_in_band(hit[part].sum(), per_config, f"{method} {cfg}")
-    else:
-        # The percentile bootstrap is known to under-cover near 0 and 1 with few runs; with 2,000
-        # runs it is close to nominal, checked here over all configurations together.
-        assert_coverage_in_band(hit.sum(), hit.size, method)
+    return {cfg: int(hit[k * per_config:(k + 1) * per_config].sum()) for k, cfg in enumerate(CONFIGS)}
+
+
+def test_newcombe_coverage_is_nominal_for_every_configuration():
+    """With the papers' run counts the default interval covers 93.5-96.5% in every configuration."""
+    for cfg, covered in coverage_per_config("newcombe", 2000, 3000, seed=2024).items():
+        assert_coverage_in_band(covered, 3000, f"newcombe {cfg}")
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "bca"])
+def test_bootstrap_coverage_with_many_runs_for_every_configuration(method):
+    """With 2,000 runs the bootstraps come close to nominal in each configuration, though not as
+    close as Newcombe near 0 and 1 (about 92-93% at p_in, p_out = 0.995, 0.99): each
+    configuration must lie within 91-97%, checked on its own, so a collapse in one is caught."""
+    for cfg, covered in coverage_per_config(method, 2000, 1000, seed=2025).items():
+        assert_coverage_in_band(covered, 1000, f"{method} {cfg}", low=0.91, high=0.97)
+
+
+def test_bootstraps_collapse_near_one_with_few_runs_while_newcombe_holds():
+    """The README's warning, checked: with 300 runs and p_in, p_out = 0.995, 0.99 (groups that
+    are almost always right) the percentile and BCa bootstraps cover well under 80% of the
+    time, while the default Newcombe interval stays at or above nominal."""
+    per_config = 1000
+    collapse = (0.995, 0.99)
+    for method in ("bootstrap", "bca"):
+        covered = coverage_per_config(method, 300, per_config, seed=2026)[collapse]
+        assert binomtest(covered, per_config, 0.8, alternative="less").pvalue < 1e-3, \
+            f"{method} at 300 runs covers {covered / per_config:.3f}, not clearly under 80%"
+    covered = coverage_per_config("newcombe", 300, per_config, seed=2026)[collapse]
+    assert binomtest(covered, per_config, 0.935, alternative="less").pvalue > 1e-3, \
+        f"newcombe at 300 runs covers {covered / per_config:.3f}"
 
 
 def test_cscore_interval_coverage_over_several_ratios():

@@ -127,8 +127,8 @@ def test_high_influence_pairs_follow_the_paper_definition(small_runs):
     (lambda r: influence(r, threshold=2), r"^threshold must be a finite number in \[-1, 1\], got 2"),
     (lambda r: influence(RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train")), top_k=1),
      "no test correctness records"),
-    (lambda r: high_influence_pairs(r.with_labels()  if False else RunSet.from_arrays(
-        r.unpack("train_mask"), r.unpack("correct_train"), r.unpack("correct_test"))), "needs class labels"),
+    (lambda r: high_influence_pairs(RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train"),
+                                                       r.unpack("correct_test"))), "needs class labels"),
     (lambda r: memorization(RunSet.concat([r, RunSet.from_arrays(r.unpack("train_mask"), r.unpack("correct_train"),
                                                                  r.unpack("correct_test"), subset_ratio=0.5)])),
      r"the runs mix subset ratios \(0.5, 0.7\)"),

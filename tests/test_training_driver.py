@@ -268,6 +268,9 @@ def test_runs_are_spread_over_several_devices(tmp_path):
     exp.runs_per_batch = 2
     seen = {}
     local = threading.local()
+    # each device's first batch waits until the other device has started one, so the test fails
+    # unless both workers take work (one fast worker may not drain the queue alone)
+    both_started = threading.Barrier(2, timeout=30)
 
     class Scope:
         def __init__(self, device):
@@ -284,12 +287,16 @@ def test_runs_are_spread_over_several_devices(tmp_path):
     real_fit = exp._fit
 
     def fit(model, data, idx, seed):
+        first_on_device = local.device not in seen
         seen.setdefault(local.device, []).append(seed)
+        if first_on_device:
+            both_started.wait()
         real_fit(model, data, idx, seed)
 
     exp._fit = fit
     train(exp, tmp_path, runs=12)
-    assert set(seen) <= {"gpu0", "gpu1"} and sum(len(v) for v in seen.values()) == 12
+    assert set(seen) == {"gpu0", "gpu1"} and sum(len(v) for v in seen.values()) == 12
+    assert not both_started.broken
     assert sorted(records(tmp_path)) == [(0.7, r) for r in range(12)]
     # a failure on one device stops the job with that error
     failing = Centroids()

@@ -9,7 +9,10 @@ from heldout_core import plugins, read_aux_arrays
 from heldout_core.cli import main
 from heldout_core.errors import HeldoutError
 from heldout_core.layout import run_dir
+from heldout_zoo import frameworks
 from heldout_zoo.arrays import Arrays, read_arrays
+
+from conftest import requires_tf
 
 
 def blobs(path, n_train=80, n_test=30, classes=3, **override):
@@ -48,7 +51,26 @@ def test_missing_data_flag_is_one_sentence():
         Arrays().load_data(None)
 
 
+def test_train_without_tensorflow_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    real = frameworks.importlib.util.find_spec
+    monkeypatch.setattr(frameworks.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    data = blobs(tmp_path / "d.npz")
+    plugins.reset_registry()
+    try:
+        code = main(["train", "arrays", "--data", str(data), "--out", str(tmp_path / "o"), "--runs", "2"])
+    finally:
+        plugins.reset_registry()
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "heldout: error: experiment 'arrays' needs TensorFlow, which is not installed: "
+        "pip install 'heldout-influence[tf]' (in a checkout: pip install -e '.[tf]')."]
+    assert not (tmp_path / "o").exists()   # nothing written before the check
+
+
 @pytest.mark.slow
+@requires_tf
 def test_train_command_on_an_npz(tmp_path, capsys):
     data = blobs(tmp_path / "d.npz")
     plugins.reset_registry()

@@ -3,6 +3,8 @@ of two proportions from arrays of counts, and the bootstrap stream id of each st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ParameterError
@@ -15,6 +17,38 @@ DIFFERENCE = np.array([1.0, -1.0])
 # INFLUENCE_STREAMS + test * n_train + train, so no two statistics share one.
 CSCORE_STREAMS = 1 << 61
 INFLUENCE_STREAMS = 1 << 62
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Estimates with intervals, the fields every result has; arrays of one shape.
+
+    ``standard_error`` is the bootstrap standard error (NaN for the analytic method);
+    ``confidence`` the two-sided level and ``method`` the interval method.
+    """
+
+    estimate: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    standard_error: np.ndarray
+    confidence: float
+    method: str
+
+    @property
+    def n_undefined(self) -> int:
+        """Statistics whose estimate is undefined (NaN): an empty in- or out-group."""
+        return int(np.isnan(self.estimate).sum())
+
+
+@dataclass(frozen=True)
+class DifferenceEstimates(Estimates):
+    """Estimates of correct_in/n_in - correct_out/n_out, with the four counts behind each
+    (int64 arrays of the estimates' shape)."""
+
+    n_in: np.ndarray
+    n_out: np.ndarray
+    correct_in: np.ndarray
+    correct_out: np.ndarray
 
 
 def check_runs(runs, *, needs_test: bool = False, one_ratio: bool = True) -> RunSet:
@@ -51,3 +85,11 @@ def difference_intervals(correct_in, n_in, correct_out, n_out, spec: IntervalSpe
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate = (a * d - c * b) / (b * d)
     return estimate, iv.ci_low.reshape(shape), iv.ci_high.reshape(shape), iv.standard_error.reshape(shape)
+
+
+def difference_estimates(correct_in, n_in, correct_out, n_out, spec: IntervalSpec, streams) -> dict:
+    """The fields of a :class:`DifferenceEstimates` for arrays of counts (see :func:`difference_intervals`)."""
+    estimate, ci_low, ci_high, standard_error = difference_intervals(correct_in, n_in, correct_out, n_out, spec, streams)
+    return dict(estimate=estimate, ci_low=ci_low, ci_high=ci_high, standard_error=standard_error,
+                confidence=spec.confidence, method=spec.method, n_in=np.asarray(n_in), n_out=np.asarray(n_out),
+                correct_in=np.asarray(correct_in), correct_out=np.asarray(correct_out))

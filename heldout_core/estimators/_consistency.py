@@ -10,36 +10,26 @@ from .. import kernels
 from ..bitpack import run_mask_words
 from ..intervals import interval_spec, weighted_proportion_intervals
 from ..records import RunSet
-from ._common import CSCORE_STREAMS, check_runs
+from ._common import CSCORE_STREAMS, Estimates, check_runs
 
 
 @dataclass(frozen=True)
-class ConsistencyResult:
+class ConsistencyResult(Estimates):
     """C-scores per training example.
 
     ``estimate``/``ci_low``/``ci_high`` (n_train,): unweighted mean over ``ratios`` (K,) of the
     held-out accuracy; ``per_ratio``/``per_ratio_ci_low``/``per_ratio_ci_high`` (n_train, K):
     held-out accuracy at each ratio with a Wilson (or bootstrap) interval; ``n_out`` /
-    ``correct_out`` (n_train, K): the counts behind them.
+    ``correct_out`` (n_train, K): the counts behind them. ``n_undefined`` counts the examples
+    never held out at one or more of the ratios.
     """
 
-    estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
     ratios: np.ndarray
     per_ratio: np.ndarray
     per_ratio_ci_low: np.ndarray
     per_ratio_ci_high: np.ndarray
     n_out: np.ndarray
     correct_out: np.ndarray
-    standard_error: np.ndarray
-    confidence: float
-    method: str
-
-    @property
-    def n_undefined(self) -> int:
-        """Examples never held out at one or more of the ratios (NaN estimate)."""
-        return int(np.isnan(self.estimate).sum())
 
 
 def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
@@ -69,7 +59,7 @@ def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcom
                                          CSCORE_STREAMS + np.arange(runs.n_train))
     shape = n_out.shape
     return ConsistencyResult(
-        mean.estimate, mean.ci_low, mean.ci_high, ratios,
-        per.estimate.reshape(shape), per.ci_low.reshape(shape), per.ci_high.reshape(shape),
-        n_out, correct_out, mean.standard_error, spec.confidence, spec.method,
-    )
+        estimate=mean.estimate, ci_low=mean.ci_low, ci_high=mean.ci_high, standard_error=mean.standard_error,
+        confidence=spec.confidence, method=spec.method, ratios=ratios, per_ratio=per.estimate.reshape(shape),
+        per_ratio_ci_low=per.ci_low.reshape(shape), per_ratio_ci_high=per.ci_high.reshape(shape),
+        n_out=n_out, correct_out=correct_out)

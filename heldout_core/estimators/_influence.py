@@ -21,7 +21,7 @@ from ..atomic import atomic_memmaps
 from ..errors import HeldoutError, ParameterError
 from ..intervals import IntervalSpec, interval_spec
 from ..records import RunSet
-from ._common import check_runs, difference_intervals, influence_streams
+from ._common import DifferenceEstimates, check_runs, difference_estimates, difference_intervals, influence_streams
 
 
 def _counts_of(runs: RunSet):
@@ -37,25 +37,16 @@ def _prepare(runs, confidence, method, n_boot, seed) -> tuple[RunSet, IntervalSp
 
 # ---------------------------------------------------------------------------- top-k
 @dataclass(frozen=True)
-class InfluenceTopK:
+class InfluenceTopK(DifferenceEstimates):
     """The k most influential training examples per test example; arrays (n_test, k).
 
-    Rows are sorted by estimate, largest first (ties: smaller train index first). Where fewer
-    than k training examples have a defined estimate, the row is padded with ``train_idx`` -1
-    and NaN. ``n_in``/``n_out``/``correct_in``/``correct_out`` are the counts of each pair.
+    ``train_idx`` names them; rows are sorted by estimate, largest first (ties: smaller train
+    index first). Where fewer than k training examples have a defined estimate, the row is
+    padded with ``train_idx`` -1 and NaN. ``n_in``/``n_out``/``correct_in``/``correct_out`` are
+    the counts of each pair.
     """
 
     train_idx: np.ndarray
-    estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    n_in: np.ndarray
-    n_out: np.ndarray
-    correct_in: np.ndarray
-    correct_out: np.ndarray
-    standard_error: np.ndarray
-    confidence: float
-    method: str
 
 
 def influence_topk(runs: RunSet, k: int, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
@@ -79,29 +70,18 @@ def influence_topk(runs: RunSet, k: int, *, confidence: float = 0.95, method: st
     pair_out = np.where(valid, n_runs - pair_in, 0)
     correct_out = np.where(valid, total_correct[:, None] - correct_in, 0)
     streams = influence_streams(np.arange(runs.n_test)[:, None], idx, runs.n_train)
-    est, lo, hi, se = difference_intervals(correct_in, pair_in, correct_out, pair_out, spec, streams)
-    return InfluenceTopK(idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se, spec.confidence, spec.method)
+    return InfluenceTopK(train_idx=idx, **difference_estimates(correct_in, pair_in, correct_out, pair_out, spec, streams))
 
 
 # ---------------------------------------------------------------------------- threshold
 @dataclass(frozen=True)
-class InfluencePairs:
+class InfluencePairs(DifferenceEstimates):
     """All (test, train) pairs whose estimate is at least ``threshold``; arrays (m,), sorted by
-    test index, then train index."""
+    ``test_idx``, then ``train_idx``."""
 
     test_idx: np.ndarray
     train_idx: np.ndarray
-    estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    n_in: np.ndarray
-    n_out: np.ndarray
-    correct_in: np.ndarray
-    correct_out: np.ndarray
-    standard_error: np.ndarray
     threshold: float
-    confidence: float
-    method: str
 
 
 def influence_pairs(runs: RunSet, threshold: float, *, confidence: float = 0.95, method: str = "newcombe",
@@ -118,10 +98,9 @@ def influence_pairs(runs: RunSet, threshold: float, *, confidence: float = 0.95,
     pair_in = n_in[train_idx]
     pair_out = n_runs - pair_in
     correct_out = total_correct[test_idx] - correct_in
-    est, lo, hi, se = difference_intervals(correct_in, pair_in, correct_out, pair_out, spec,
-                                           influence_streams(test_idx, train_idx, runs.n_train))
-    return InfluencePairs(test_idx, train_idx, est, lo, hi, pair_in, pair_out, correct_in, correct_out, se,
-                          threshold, spec.confidence, spec.method)
+    streams = influence_streams(test_idx, train_idx, runs.n_train)
+    return InfluencePairs(test_idx=test_idx, train_idx=train_idx, threshold=threshold,
+                          **difference_estimates(correct_in, pair_in, correct_out, pair_out, spec, streams))
 
 
 # ---------------------------------------------------------------------------- dense

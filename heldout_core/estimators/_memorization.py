@@ -10,31 +10,14 @@ from .. import kernels
 from ..bitpack import all_runs_words
 from ..intervals import interval_spec
 from ..records import RunSet
-from ._common import check_runs, difference_intervals
+from ._common import DifferenceEstimates, check_runs, difference_estimates
 
 
 @dataclass(frozen=True)
-class MemorizationResult:
-    """Memorization per training example; float64 / int64 arrays of shape (n_train,).
-
-    ``standard_error`` is the bootstrap standard error (NaN for the analytic method).
-    """
-
-    estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    n_in: np.ndarray
-    n_out: np.ndarray
-    correct_in: np.ndarray
-    correct_out: np.ndarray
-    standard_error: np.ndarray
-    confidence: float
-    method: str
-
-    @property
-    def n_undefined(self) -> int:
-        """Examples never trained on or never held out (NaN estimate)."""
-        return int(np.isnan(self.estimate).sum())
+class MemorizationResult(DifferenceEstimates):
+    """Memorization per training example: ``estimate``, ``ci_low``, ``ci_high`` and the counts
+    ``n_in``, ``n_out``, ``correct_in``, ``correct_out``, arrays of shape (n_train,);
+    ``n_undefined`` counts the examples never trained on or never held out."""
 
 
 def memorization(runs: RunSet, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
@@ -51,5 +34,4 @@ def memorization(runs: RunSet, *, confidence: float = 0.95, method: str = "newco
     spec = interval_spec(confidence, method, n_boot, seed)
     n_in, correct_in, n_out, correct_out = kernels.holdout_counts(
         runs.train_mask_bits, runs.correct_train_bits, all_runs_words(runs.n_runs))
-    est, lo, hi, se = difference_intervals(correct_in, n_in, correct_out, n_out, spec, np.arange(runs.n_train))
-    return MemorizationResult(est, lo, hi, n_in, n_out, correct_in, correct_out, se, spec.confidence, spec.method)
+    return MemorizationResult(**difference_estimates(correct_in, n_in, correct_out, n_out, spec, np.arange(runs.n_train)))

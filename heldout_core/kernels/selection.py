@@ -19,6 +19,14 @@ def _ranks_above(e1, i1, e2, i2):
 
 
 @njit_serial
+def _swap(keys, idx, cnt, a, b):
+    """Exchange heap entries a and b (estimate, train index and count together)."""
+    keys[a], keys[b] = keys[b], keys[a]
+    idx[a], idx[b] = idx[b], idx[a]
+    cnt[a], cnt[b] = cnt[b], cnt[a]
+
+
+@njit_serial
 def _sift_down(keys, idx, cnt, pos, size):
     """Restore a min-heap (worst-ranked at the root) after replacing the root."""
     while True:
@@ -31,9 +39,7 @@ def _sift_down(keys, idx, cnt, pos, size):
             child = right
         if _ranks_above(keys[child], idx[child], keys[pos], idx[pos]):
             return
-        keys[pos], keys[child] = keys[child], keys[pos]
-        idx[pos], idx[child] = idx[child], idx[pos]
-        cnt[pos], cnt[child] = cnt[child], cnt[pos]
+        _swap(keys, idx, cnt, pos, child)
         pos = child
 
 
@@ -43,9 +49,7 @@ def _sift_up(keys, idx, cnt, pos):
         parent = (pos - 1) // 2
         if _ranks_above(keys[pos], idx[pos], keys[parent], idx[parent]):
             return
-        keys[pos], keys[parent] = keys[parent], keys[pos]
-        idx[pos], idx[parent] = idx[parent], idx[pos]
-        cnt[pos], cnt[parent] = cnt[parent], cnt[pos]
+        _swap(keys, idx, cnt, pos, parent)
         pos = parent
 
 
@@ -53,8 +57,8 @@ def _sift_up(keys, idx, cnt, pos):
 def influence_topk(in_bits, correct_bits, n_in, total_correct, n_runs, k):
     """Per test example, the k training examples of largest influence, streamed over tiles.
 
-    Peak scratch memory per thread is one TEST_BLOCK x TRAIN_TILE count tile plus TEST_BLOCK heaps; the dense
-    matrix is never built. Examples with undefined estimates (never in or never out) are
+    Peak scratch memory per thread is one TEST_BLOCK x TRAIN_TILE count tile plus TEST_BLOCK
+    heaps; the dense matrix is never built. Examples with undefined estimates (never in or never out) are
     skipped; rows with fewer than k defined candidates are padded with index -1.
 
     Returns (train_idx int64 (n_test, k), correct_in int64 (n_test, k)), each row sorted by

@@ -164,7 +164,7 @@ def _tfds_source_id(text: bytes) -> int:
 
 def load_cifar_tfds(name: str, split: str, data_dir: str | None = None) -> CifarArrays:
     """A prepared TFDS ``cifar10``/``cifar100`` split, in TFDS order (the release's order)."""
-    layout, _ = _layout(name), _check_split(split)
+    _layout(name), _check_split(split)
     try:
         import tensorflow_datasets as tfds
     except ImportError:

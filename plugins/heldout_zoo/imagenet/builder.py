@@ -22,7 +22,6 @@ interrupted build resumes where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from heldout_core.atomic import atomic_path
 from heldout_core.errors import HeldoutError
 
 from .index_file import ImagenetIndex, read_index
@@ -160,15 +160,9 @@ def write_shards(images: list[ImageFile], out_dir: str | os.PathLike, prefix: st
         path = out_dir / f"{prefix}-{shard:05d}-of-{n_shards:05d}"
         written.append(path)
         if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp")
-            try:
-                with tf.io.TFRecordWriter(str(tmp)) as writer:
-                    for image in images[bounds[shard]:bounds[shard + 1]]:
-                        writer.write(_example(image).SerializeToString())
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+                for image in images[bounds[shard]:bounds[shard + 1]]:
+                    writer.write(_example(image).SerializeToString())
         if progress is not None:
             progress(int(bounds[shard + 1]), len(images))
     return written
