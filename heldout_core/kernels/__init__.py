@@ -1,7 +1,7 @@
 """All Numba code: pure functions over arrays. No I/O, no validation, no Python objects.
 
 - :mod:`.config`: the Numba options every kernel uses, and the popcount intrinsic.
-- :mod:`.counts`: popcounts per example, the AND-popcount pair counts, dense influence.
+- :mod:`.counts`: popcounts per example and per run, the AND-popcount pair counts, dense influence.
 - :mod:`.selection`: top-k and threshold influence streamed over tiles; bootstrap quantiles.
 - :mod:`.rng`: SplitMix64 streams, one per statistic.
 - :mod:`.resampling`: bootstrap and BCa intervals from counts.
@@ -10,7 +10,7 @@ The public kernels are re-exported here (``from heldout_core import kernels; ker
 """
 
 from .config import popcount64
-from .counts import holdout_counts, influence_dense, pair_counts, row_popcounts
+from .counts import holdout_counts, influence_dense, pair_counts, per_run_counts, per_run_ones, row_popcounts
 from .resampling import (binomial_table, bootstrap_intervals, bootstrap_replicates, jackknife_acceleration,
                          normal_cdf, normal_ppf)
 from .rng import next_uniform, stream_state
@@ -19,5 +19,5 @@ from .selection import influence_threshold, influence_topk, quantile_pair
 __all__ = [
     "binomial_table", "bootstrap_intervals", "bootstrap_replicates", "holdout_counts", "influence_dense",
     "influence_threshold", "influence_topk", "jackknife_acceleration", "next_uniform", "normal_cdf", "normal_ppf",
-    "pair_counts", "popcount64", "quantile_pair", "row_popcounts", "stream_state",
+    "pair_counts", "per_run_counts", "per_run_ones", "popcount64", "quantile_pair", "row_popcounts", "stream_state",
 ]

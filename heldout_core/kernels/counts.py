@@ -215,3 +215,54 @@ def influence_dense(in_bits, correct_bits, n_in, total_correct, n_runs, row0, n_
                     # branch-free so the loop vectorizes; 0 / 0 -> NaN for undefined columns
                     out[j - row0, i] = (buf[j - j0, i - t0] * float(n_runs) - tc * n_in_f[i]) / in_times_out[i]
     return out
+
+
+# ---------------------------------------------------------------------------- per-run counts
+@njit_parallel
+def per_run_counts(mask_bits, correct_bits):
+    """Per run, counts over examples: (n_in, correct_in, correct_out), each int64 (64 W,).
+
+    Entry r counts the examples run r trained on, those of them it got right, and the held-out
+    examples it got right (padding runs past R count 0). Each thread owns one word column, so
+    64 runs' counters, and walks every example.
+    """
+    n, w = mask_bits.shape
+    n_in = np.zeros(w * 64, dtype=np.int64)
+    correct_in = np.zeros(w * 64, dtype=np.int64)
+    correct_out = np.zeros(w * 64, dtype=np.int64)
+    for k in prange(w):
+        a = np.zeros(64, dtype=np.int64)
+        b = np.zeros(64, dtype=np.int64)
+        c = np.zeros(64, dtype=np.int64)
+        for i in range(n):
+            m = mask_bits[i, k]
+            y = correct_bits[i, k]
+            hit = m & y
+            miss_out = ~m & y
+            for bit in range(64):
+                s = np.uint64(bit)
+                # explicit casts: int64 += uint64 would go through float64 in Numba
+                a[bit] += np.int64((m >> s) & np.uint64(1))
+                b[bit] += np.int64((hit >> s) & np.uint64(1))
+                c[bit] += np.int64((miss_out >> s) & np.uint64(1))
+        for bit in range(64):
+            n_in[k * 64 + bit] = a[bit]
+            correct_in[k * 64 + bit] = b[bit]
+            correct_out[k * 64 + bit] = c[bit]
+    return n_in, correct_in, correct_out
+
+
+@njit_parallel
+def per_run_ones(bits):
+    """Per run, the number of examples whose bit is set, int64 (64 W,) (e.g. test examples right)."""
+    n, w = bits.shape
+    out = np.zeros(w * 64, dtype=np.int64)
+    for k in prange(w):
+        acc = np.zeros(64, dtype=np.int64)
+        for i in range(n):
+            x = bits[i, k]
+            for bit in range(64):
+                acc[bit] += np.int64((x >> np.uint64(bit)) & np.uint64(1))
+        for bit in range(64):
+            out[k * 64 + bit] = acc[bit]
+    return out
