@@ -12,11 +12,11 @@ archive is read once:
   second line of defence.
 
 Guarantee: nothing appears in the output folder before the whole archive has been read and its
-MD5 checked. Stores are written atomically once the pass succeeds; a full extraction goes to a
-hidden temporary folder inside the output folder and is moved into place by renames only after
-the check (a crash during those renames can leave some experiment files moved and the rest in
-the ``.heldout-import-*`` folder; rerunning the import replaces them). On any error the
-temporary folder is removed.
+MD5 checked. Everything is written into a hidden staging folder ``OUT/.heldout-import-*``
+(locked while the import runs) and moved into place by renames only after every check passed
+(a crash during those renames can leave some files moved and the rest in the staging folder;
+rerunning the import replaces them). On any error the staging folder is removed; one left by a
+killed import is removed by the next import (and reported by ``heldout info``).
 
 The MD5 is compared with the published sum for the three released archive names, with ``expected_md5`` when given, or not at all when ``verify=False``; an archive of
 another name is reported as "unchecked". numpy and the standard library only.
@@ -27,20 +27,22 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import posixpath
 import re
-import shutil
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 
-from .aux_arrays import AUX_FILE, run_from_aux_arrays
+from .atomic import publish_files, staged_folder
+from .aux_arrays import AUX_FILE, record_budget, run_from_aux_arrays
 from .errors import HeldoutError
-from .npz import load_npz
+from .leftovers import remove_stale_staging
+from .npz import MAX_BYTES_ENV, load_npz
 from .records import RunSetBuilder
+from .resources import format_bytes
 from .store import write_store
 
 KNOWN_MD5 = {
@@ -49,7 +51,7 @@ KNOWN_MD5 = {
     "imagenet-resnet50.tar.gz": "64c39ef7702462b83959af9de622b4b8",
 }
 READ_CHUNK = 1 << 20
-TEMP_PREFIX = ".heldout-import-"
+STAGING_JOB = "import"  # the staging folder: OUT/.heldout-import-<random>/
 _AUX_MEMBER = re.compile(r"^(?P<experiment>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<ratio>\d*\.?\d+)/(?P<run_id>\d+)/" + re.escape(AUX_FILE) + "$")
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
@@ -115,18 +117,42 @@ def expected_md5_for(archive: Path, expected_md5: str | None, verify: bool) -> t
 
 # ---------------------------------------------------------------------------- aux-only import
 def _member_name(member: tarfile.TarInfo) -> str:
-    name = member.name
-    while name.startswith("./"):
-        name = name[2:]
-    return name
+    """The path a member writes to, normalised: ``./a//b/./c`` -> ``a/b/c``."""
+    name = posixpath.normpath(member.name.replace("\\", "/"))
+    return "" if name == "." else name.lstrip("/")
+
+
+class _MemberPaths:
+    """The paths the members of one archive write to: a path may be written once, whichever
+    spelling names it (``a/b``, ``./a/b``, ``a//b``), or two members would silently overwrite
+    each other. A folder may be listed more than once, but not also be a file."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.files: dict[str, str] = {}
+        self.folders: set[str] = set()
+
+    def add(self, member: tarfile.TarInfo) -> str:
+        name = _member_name(member)
+        clash = self.files.get(name)
+        if clash is not None or (not member.isdir() and name in self.folders) or (member.isdir() and name in self.files):
+            other = clash if clash is not None else name
+            raise HeldoutError(f"{self.source}: members '{other}' and '{member.name}' both write {name}; "
+                               "the archive is refused.")
+        if member.isdir():
+            self.folders.add(name)
+        else:
+            self.files[name] = member.name
+        return name
 
 
 def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingReader,
                       progress: ImportProgress | None, total: int, result: ImportResult) -> dict:
     groups: dict[tuple[str, float], RunSetBuilder] = {}
+    paths = _MemberPaths(source)
     for member in archive:
         result.n_members += 1
-        name = _member_name(member)
+        name = paths.add(member)
         match = _AUX_MEMBER.match(name)
         if match is None or not member.isfile():
             continue
@@ -134,8 +160,13 @@ def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingRe
         ratio = float(match["ratio"])
         if not 0.0 < ratio < 1.0:
             raise HeldoutError(f"{what}: the ratio folder '{match['ratio']}' is not a subset ratio in (0, 1).")
+        budget = record_budget()
+        if member.size > budget:  # refused before a byte of it is inflated
+            raise HeldoutError(f"{what} is {format_bytes(member.size)}, more than the {format_bytes(budget)} a run "
+                               f"record may take; if it is genuine, raise {MAX_BYTES_ENV}.")
         buffer = io.BytesIO(archive.extractfile(member).read())
-        run = run_from_aux_arrays(load_npz(buffer, what), what, subset_ratio=ratio, run_id=int(match["run_id"]))
+        run = run_from_aux_arrays(load_npz(buffer, what, max_bytes=budget), what, subset_ratio=ratio,
+                                  run_id=int(match["run_id"]))
         key = (match["experiment"], ratio)
         groups.setdefault(key, RunSetBuilder(experiment=key[0])).add(run, what)
         result.n_runs += 1
@@ -165,14 +196,16 @@ def check_member(member: tarfile.TarInfo, source: Path) -> None:
 
 def _extract_members(archive: tarfile.TarFile, source: Path, staging: Path, reader: _HashingReader,
                      progress: ImportProgress | None, total: int, result: ImportResult) -> None:
+    paths = _MemberPaths(source)
     for member in archive:
         result.n_members += 1
         check_member(member, source)
+        name = paths.add(member)
         try:
             archive.extract(member, path=staging, filter="data")
         except tarfile.FilterError as exc:
             raise HeldoutError(f"{source}: member '{member.name}' is refused by the safe-extraction filter ({exc}).") from None
-        if _AUX_MEMBER.match(_member_name(member)):
+        if _AUX_MEMBER.match(name):
             result.n_runs += 1
         if progress is not None:
             progress(reader.bytes_read, total, result.n_runs)
@@ -238,8 +271,8 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
     out.mkdir(parents=True, exist_ok=True)
     total = source.stat().st_size
     result = ImportResult(source, "", status)
-    staging = None if aux_only else Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out))
-    try:
+    remove_stale_staging(out, STAGING_JOB)  # what killed imports left
+    with staged_folder(out, STAGING_JOB) as staging:
         with open(source, "rb") as handle:
             reader = _HashingReader(handle)
             try:
@@ -261,11 +294,14 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
             if not groups:
                 raise HeldoutError(f"{source} has no <experiment>/<ratio>/<run_id>/{AUX_FILE} members.")
             sets = [groups[key].build() for key in sorted(groups)]  # every check before any write
+            names = []
             for runs in sets:
-                result.written += write_store(runs, out)
+                try:
+                    names += [p.name for p in write_store(runs, staging)]
+                except OSError as exc:
+                    raise HeldoutError(f"writing the store of {runs.experiment} at ratio {runs.ratios[0]:g} into {out} "
+                                       f"failed ({exc.strerror}); nothing was written.") from None
+            result.written = publish_files(staging, out, names)
         else:
             result.written = _move_into_place(staging, out)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -68,33 +68,51 @@ def temp_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``."""
+def atomic_path(path: str | os.PathLike, *, exclusive: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
+
+    With ``exclusive``, the file is published only if ``path`` does not exist yet (a hard link,
+    which fails when the name is taken): FileExistsError otherwise, and the temporary file is
+    removed. Of several jobs publishing the same file at once exactly one wins.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
     try:
         yield tmp
         fsync_file(tmp)
-        os.replace(tmp, path)
+        if exclusive:
+            _link_exclusive(tmp, path)
+        else:
+            os.replace(tmp, path)
         fsync_folder(path.parent)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _link_exclusive(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
         raise
+    except OSError:  # a file system without hard links: check, then rename (a narrow race)
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
-    """Open a temporary file beside ``path`` in ``mode`` ("wb" or "w"); it replaces ``path`` only
-    when the block ends without an exception."""
-    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, exclusive: bool = False) -> Iterator:
+    """Open a temporary file beside ``path`` in ``mode`` ("wb" or "w"); it replaces ``path`` (or,
+    with ``exclusive``, is published only if ``path`` is new) when the block ends without error."""
+    with atomic_path(path, exclusive=exclusive) as tmp, open(tmp, mode) as handle:
         yield handle
 
 
-def save_npz_atomic(path: str | os.PathLike, **arrays) -> Path:
-    """``np.savez`` (uncompressed) written atomically to exactly ``path``."""
-    with atomic_write(path) as handle:
+def save_npz_atomic(path: str | os.PathLike, *, exclusive: bool = False, **arrays) -> Path:
+    """``np.savez`` (uncompressed) written atomically to exactly ``path`` (see :func:`atomic_path`)."""
+    with atomic_write(path, exclusive=exclusive) as handle:
         np.savez(handle, **arrays)
     return Path(path)
 
@@ -126,3 +144,39 @@ def publish_folder(partial: Path, final: Path) -> None:
         shutil.rmtree(final)
     partial.rename(final)
     fsync_folder(final.parent)
+
+
+# ---------------------------------------------------------------------------- staging folders
+STAGING_PREFIX = ".heldout-"
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: str | os.PathLike, job: str) -> Iterator[Path]:
+    """A hidden folder ``out_dir/.heldout-<job>-<random>`` to write a job's outputs into, locked
+    while the job runs and removed when it ends, whatever happens; publish the finished files
+    with :func:`publish_files`. A killed job leaves it behind, unlocked: the next job of the
+    same kind, ``heldout clean`` and ``heldout info`` find it (see :mod:`heldout_core.leftovers`)."""
+    from . import locks
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{job}-", dir=out_dir))
+    fd = locks.try_lock(stage / locks.LOCK_FILE)
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if fd is not None:
+            locks.unlock(fd)
+
+
+def publish_files(stage: Path, out_dir: Path, names: Sequence[str]) -> list[Path]:
+    """Move the finished files ``names`` from ``stage`` into ``out_dir`` (each made durable,
+    then renamed over any old file of that name)."""
+    moved = []
+    for name in names:
+        fsync_file(stage / name)
+        os.replace(stage / name, out_dir / name)
+        moved.append(out_dir / name)
+    fsync_folder(out_dir)
+    return moved

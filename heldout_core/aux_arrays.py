@@ -15,6 +15,7 @@ Entries may come in any evaluation order: correctness is aligned to example ids 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .atomic import save_npz_atomic
 from .errors import HeldoutError
-from .npz import load_npz
+from .npz import default_budget, load_npz
 from .records import UNKNOWN_SEED, Run
 
 AUX_FILE = "aux_arrays.npz"
@@ -33,6 +34,13 @@ AUX_KEYS = (
     "correctness_test", "index_test",
 )
 _OPTIONAL = ("correctness_test", "index_test")
+# One run's record is small (ImageNet's: about 25 MB); anything far larger is refused unread.
+RECORD_MAX_BYTES = 1 << 30
+
+
+def record_budget() -> int:
+    """Bytes one ``aux_arrays.npz`` may expand to (``HELDOUT_MAX_FILE_BYTES`` overrides)."""
+    return default_budget(RECORD_MAX_BYTES)
 
 
 def _zero_one(arr: np.ndarray, key: str, what: str) -> np.ndarray:
@@ -64,6 +72,22 @@ def _scatter_by_index(values, ids, n, keys: str, what: str) -> np.ndarray:
     out = np.empty(n, dtype=bool)
     out[ids] = values
     return out
+
+
+def check_subset_fits_ratio(k: int, n: int, ratio: float, what: str) -> None:
+    """HeldoutError unless a subset of ``k`` of ``n`` examples can come from subset ratio ``ratio``.
+
+    Fixed-size designs give ``round(ratio n)`` (the release: ``int(ratio n)``); random-size ones
+    (each example in with probability ``ratio``) stay within a few standard deviations of it.
+    A run in the wrong ratio folder (70% subsets in a folder named ``1``) fails this.
+    """
+    if ratio >= 1.0:
+        fits = k == n
+    else:
+        fits = abs(k / n - ratio) <= 4.0 * math.sqrt(ratio * (1.0 - ratio) / n) + 1.0 / n + 0.01
+    if not fits:
+        raise HeldoutError(f"{what}: the run trained on {k} of {n} training examples ({k / n:.1%}), which does not "
+                           f"fit its subset ratio {ratio:g} (its ratio folder's name).")
 
 
 def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_ratio: float = float("nan"),
@@ -105,6 +129,8 @@ def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_rati
     if np.isnan(subset_ratio):
         # Outside a <ratio>/ folder: the subset size says it (fixed-size subsets of round(r n)).
         subset_ratio = round(len(subsample) / n_train, 2)
+    else:
+        check_subset_fits_ratio(len(subsample), n_train, subset_ratio, what)
     return Run(train_mask=mask, correct_train=correct_train, correct_test=correct_test,
                subset_ratio=float(subset_ratio), run_id=int(run_id), seed=UNKNOWN_SEED)
 
@@ -112,7 +138,8 @@ def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_rati
 def read_aux_arrays(source, *, subset_ratio: float = float("nan"), run_id: int = 0, name: str | None = None) -> Run:
     """Read one ``aux_arrays.npz`` (a path or a file object) into a :class:`Run`."""
     what = name or str(source)
-    return run_from_aux_arrays(load_npz(source, what), what, subset_ratio=subset_ratio, run_id=run_id)
+    return run_from_aux_arrays(load_npz(source, what, max_bytes=record_budget()), what, subset_ratio=subset_ratio,
+                               run_id=run_id)
 
 
 def aux_arrays_of(run: Run) -> dict[str, np.ndarray]:

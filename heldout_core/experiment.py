@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
@@ -111,12 +112,14 @@ class Option:
     """One setting an experiment accepts (``heldout train ... -o name=value``).
 
     Attributes:
-        default: the value used when the option is not given.
+        default: the value used when the option is not given; its type is the option's type
+            (bool, int, float, str, or a tuple of ints).
         parse: turns the command-line string into a value (``int``, ``float``, :func:`int_list`...).
         help: one line for ``heldout plugins``.
         affects_results: False for settings of how runs are executed (batching, compilation),
             which may change between jobs writing into the same folder.
         choices: the values allowed, when there is a fixed list.
+        minimum, maximum: inclusive bounds of a number; above, below: exclusive bounds.
     """
 
     default: Any
@@ -124,6 +127,53 @@ class Option:
     help: str
     affects_results: bool = True
     choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def value(self, given: Any, key: str, experiment: str) -> Any:
+        """``given`` (a command-line string, or a value read back from ``run.json``) as this
+        option's type, checked; HeldoutError naming the option otherwise."""
+        def refuse(why: str) -> HeldoutError:
+            return HeldoutError(f"option '{key}' of experiment '{experiment}' cannot be {given!r}: {why} ({self.help}).")
+
+        value = given
+        if isinstance(value, str) and self.parse is not str:
+            try:
+                value = self.parse(value)
+            except ValueError:
+                raise refuse("it does not parse") from None
+        default = self.default
+        if isinstance(default, bool):
+            if not isinstance(value, (bool, np.bool_)):
+                raise refuse("it must be true or false")
+            value = bool(value)
+        elif isinstance(default, int):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise refuse("it must be an integer")
+            value = int(value)
+        elif isinstance(default, float):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                raise refuse("it must be a number")
+            value = float(value)
+            if not math.isfinite(value):
+                raise refuse("it must be finite")
+        elif isinstance(default, tuple):
+            if not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+                raise refuse("it must be a list of integers")
+            value = tuple(int(v) for v in value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise refuse("it must be a string")
+        if self.choices is not None and value not in self.choices:
+            raise refuse(f"it must be one of {', '.join(map(str, self.choices))}")
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        for bound, fails, words in ((self.minimum, lambda v, b: v < b, "at least"), (self.maximum, lambda v, b: v > b, "at most"),
+                                    (self.above, lambda v, b: v <= b, "above"), (self.below, lambda v, b: v >= b, "below")):
+            if numeric and bound is not None and fails(value, bound):
+                raise refuse(f"it must be {words} {bound:g}")
+        return value
 
 
 # ---------------------------------------------------------------------------- the interface
@@ -157,18 +207,8 @@ class Experiment(abc.ABC):
         if unknown:
             known = ", ".join(sorted(self.options)) or "none"
             raise HeldoutError(f"experiment '{self.name}' has no option '{unknown[0]}' (options: {known}).")
-        self.config: dict[str, Any] = {}
-        for key, option in self.options.items():
-            value = options.get(key, option.default)
-            if isinstance(value, str) and option.parse is not str:
-                try:
-                    value = option.parse(value)
-                except ValueError:
-                    raise HeldoutError(f"option '{key}' of experiment '{self.name}' cannot be {value!r} ({option.help}).") from None
-            if option.choices is not None and value not in option.choices:
-                allowed = ", ".join(map(str, option.choices))
-                raise HeldoutError(f"option '{key}' of experiment '{self.name}' must be one of {allowed}, got {value!r}.")
-            self.config[key] = value
+        self.config: dict[str, Any] = {
+            key: option.value(options.get(key, option.default), key, self.name) for key, option in self.options.items()}
         # Which plugin (and version) supplied this experiment: set by the registry that built it
         # (heldout_core.plugins.Registry.create) and recorded in every run.json.
         self.plugin: str | None = None

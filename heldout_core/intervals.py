@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from . import kernels, params
+from . import kernels, params, resources
+from .errors import ParameterError
 
 METHODS = params.INTERVAL_METHODS
 
@@ -38,11 +39,30 @@ class IntervalSpec:
     seed: int = 0
 
 
+# Scratch bytes per bootstrap replicate and thread: the replicates, their buckets and a copy.
+_BYTES_PER_REPLICATE = 24
+
+
+def max_n_boot() -> int:
+    """The most bootstrap replicates whose scratch memory (per thread, all threads at once) fits
+    in a quarter of the memory available now."""
+    import numba
+
+    return max(2, resources.available_memory_bytes() // 4 // (_BYTES_PER_REPLICATE * numba.get_num_threads()))
+
+
 def interval_spec(confidence: float, method: str, n_boot: int, seed: int | None) -> IntervalSpec:
     """Validate interval options; errors name the parameter. A ``seed`` of None draws one."""
     confidence = params.confidence(confidence)
     method = params.choice(method, "method", METHODS)
     n_boot = params.integer(n_boot, "n_boot", minimum=2)
+    cap = max_n_boot()
+    if n_boot > cap:
+        import numba
+
+        need = resources.format_bytes(n_boot * _BYTES_PER_REPLICATE * numba.get_num_threads())
+        raise ParameterError("n_boot", f"{{parameter}}={n_boot} bootstrap replicates need {need} of scratch memory; "
+                                       f"at most {cap} fit in the memory available.")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
     return IntervalSpec(confidence, method, n_boot, params.seed(seed))

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from . import params, schema
+from .atomic import atomic_write
 from .aux_arrays import AUX_FILE, AUX_KEYS, write_aux_arrays
 from .errors import HeldoutError
 from .npz import npz_keys
@@ -30,7 +32,12 @@ from .records import RunSet
 
 RUN_INFO_FILE = "run.json"
 LABELS_FILE = "labels.npz"
+SETTINGS_FILE = "settings.json"
+# the settings every run of an experiment folder must share (the rest of run.json may differ)
+MATCHED_SETTINGS = ("seed", "design", "epochs", "options", "n_train", "n_test")
 CHECKPOINTS = "checkpoints"
+# a checkpoint being written goes to <run>/.checkpoints-partial-<random>/, renamed when complete
+PARTIAL_CHECKPOINTS_PREFIX = ".checkpoints-partial-"
 _RATIO_NAME = re.compile(r"^(0(\.\d+)?|1(\.0+)?|\.\d+)$")
 _RUN_NAME = re.compile(r"^\d+$")
 
@@ -68,15 +75,100 @@ def is_finished(folder: str | os.PathLike) -> bool:
     return keys is not None and set(AUX_KEYS) <= keys
 
 
+RUN_INFO_MAX_BYTES = 1 << 20
+
+
 def read_run_info(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``run.json`` of a run folder, or None when there is none."""
+    """The ``run.json`` of a run folder, its fields checked (a typed schema), or None when there
+    is none. Fields this version does not know are kept unchecked."""
     path = Path(folder) / RUN_INFO_FILE
     if not path.is_file():
         return None
+    what = str(path)
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise HeldoutError(f"{path} is not valid JSON; delete the run folder to train it again.") from None
+        if path.stat().st_size > RUN_INFO_MAX_BYTES:
+            raise HeldoutError(f"{what} is larger than {RUN_INFO_MAX_BYTES} bytes; it is not a run.json of this project.")
+        info = schema.require_object(schema.parse_json(path.read_text(), what), what)
+        _check_run_info(info, what)
+    except HeldoutError as exc:
+        raise HeldoutError(f"{exc} Delete the run folder to train it again.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HeldoutError(f"{what} cannot be read ({exc}); delete the run folder to train it again.") from None
+    return info
+
+
+def _check_run_info(info: dict, what: str) -> None:
+    """Each field a run.json may hold, when present, of the type and range this project writes."""
+    checks = {
+        "format": lambda v, f: schema.string(v, f, what),
+        "experiment": lambda v, f: schema.string(v, f, what),
+        "plugin": lambda v, f: schema.string(v, f, what, optional=True),
+        "plugin_version": lambda v, f: schema.string(v, f, what, optional=True),
+        "heldout_version": lambda v, f: schema.string(v, f, what, optional=True),
+        "seed": lambda v, f: schema.integer(v, f, what, minimum=0),
+        "design": lambda v, f: schema.string(v, f, what, choices=params.SUBSET_DESIGNS),
+        "epochs": lambda v, f: schema.integer(v, f, what, minimum=1),
+        "n_train": lambda v, f: schema.integer(v, f, what, minimum=1),
+        "n_test": lambda v, f: schema.integer(v, f, what, minimum=0),
+        "options": lambda v, f: schema.plain_mapping(v, f, what),
+        "execution": lambda v, f: schema.plain_mapping(v, f, what),
+        "subset_ratio": lambda v, f: schema.number(v, f, what, low=0.0, high=1.0, open_low=True),
+        "run_id": lambda v, f: schema.integer(v, f, what, minimum=0),
+        "run_seed": lambda v, f: schema.integer(v, f, what, minimum=0),
+        "trainer": lambda v, f: schema.string(v, f, what),
+        "finished_at": lambda v, f: schema.string(v, f, what),
+    }
+    for field, check in checks.items():
+        if field in info:
+            check(info[field], field)
+
+
+def read_settings(experiment_folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings recorded in ``<experiment>/settings.json`` (see :func:`claim_settings`), or None."""
+    path = Path(experiment_folder) / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    what = str(path)
+    try:
+        if path.stat().st_size > RUN_INFO_MAX_BYTES:
+            raise HeldoutError(f"{what} is larger than {RUN_INFO_MAX_BYTES} bytes; it is not a settings file of this project.")
+        data = schema.require_object(schema.parse_json(path.read_text(), what), what)
+        settings = schema.require_object(schema.get(data, "settings", what), f"{what}: 'settings'")
+        _check_run_info(settings, what)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HeldoutError(f"{what} cannot be read ({exc}).") from None
+    missing = [key for key in MATCHED_SETTINGS if key not in settings]
+    if missing:
+        raise HeldoutError(f"{what} lacks the setting '{missing[0]}'.")
+    return settings
+
+
+def settings_conflict(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """The first setting on which two runs' settings disagree, as ``key=recorded``, or None."""
+    for key in MATCHED_SETTINGS:
+        if key in recorded and key in wanted and recorded[key] != wanted[key]:
+            return key
+    return None
+
+
+def claim_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any]) -> None:
+    """Record ``settings`` as the folder's (the first job to start writes ``settings.json``,
+    exclusively, so of two jobs started together one writes and the other compares), or check
+    them against those already recorded; HeldoutError naming the first that differs."""
+    folder = Path(experiment_folder)
+    wanted = {key: settings[key] for key in MATCHED_SETTINGS}
+    recorded = read_settings(folder)
+    if recorded is None:
+        try:
+            with atomic_write(folder / SETTINGS_FILE, "w", exclusive=True) as handle:
+                json.dump({"format": "heldout-settings", "settings": wanted}, handle, indent=1, allow_nan=False)
+            return
+        except FileExistsError:  # another job recorded its settings first
+            recorded = read_settings(folder)
+    key = settings_conflict(recorded, wanted)
+    if key is not None:
+        raise HeldoutError(f"{folder} holds runs trained with {key}={recorded[key]!r} (see {SETTINGS_FILE}), but this "
+                           f"job asks for {wanted[key]!r}; use the same settings to add runs, or another --out.")
 
 
 def run_folders(ratio_folder: Path) -> list[Path]:

@@ -9,6 +9,7 @@ they are read (:class:`~heldout_core.records.RunSetBuilder`), never held unpacke
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,7 @@ import numpy as np
 
 from .aux_arrays import AUX_FILE, read_aux_arrays
 from .errors import HeldoutError
-from .layout import is_ratio_name, is_run_name, run_folders
+from .layout import is_ratio_name, is_run_name
 from .npz import load_npz
 from .records import RunSet, RunSetBuilder
 from .store import STORE_SUFFIX, read_store
@@ -36,22 +37,93 @@ class RecordFile:
     run_id: int | None
 
 
+_NUMERIC = re.compile(r"^\d*\.?\d+$")
+
+
 def _store(path: Path) -> RecordFile:
     return RecordFile(path, "store", None, float("nan"), None)
 
 
-def _ratio_folder(folder: Path, experiment: str | None) -> list[RecordFile]:
-    ratio = float(folder.name) if is_ratio_name(folder.name) else float("nan")
-    return [RecordFile(run / AUX_FILE, "aux", experiment, ratio, int(run.name))
-            for run in run_folders(folder) if (run / AUX_FILE).is_file()]
+class _Finder:
+    """Walks a path for record files; each problem is raised, or collected when ``problems`` is
+    a list (``heldout info`` reports them all)."""
+
+    def __init__(self, problems: list[str] | None):
+        self.problems = problems
+
+    def problem(self, message: str) -> None:
+        if self.problems is None:
+            raise HeldoutError(message)
+        self.problems.append(message)
+
+    def folders(self, folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError as exc:
+            self.problem(f"{folder} cannot be read ({exc.strerror or exc}).")
+            return []
+
+    def stores(self, folder: Path) -> list[RecordFile]:
+        try:
+            return [_store(p) for p in sorted(folder.glob(f"*{STORE_SUFFIX}"))]
+        except OSError as exc:
+            self.problem(f"{folder} cannot be read ({exc.strerror or exc}).")
+            return []
+
+    def ratio_folder(self, folder: Path, experiment: str | None) -> list[RecordFile]:
+        """The runs of a ratio folder (or of a folder of run folders not named by a ratio)."""
+        ratio = float(folder.name) if is_ratio_name(folder.name) else float("nan")
+        found, seen = [], {}
+        for run in sorted((p for p in self.folders(folder) if is_run_name(p.name)), key=lambda p: (len(p.name), p.name)):
+            run_id = int(run.name)
+            if run_id in seen:
+                self.problem(f"{folder}: run folders '{seen[run_id]}' and '{run.name}' both name run {run_id}.")
+                continue
+            seen[run_id] = run.name
+            if (run / AUX_FILE).is_file():
+                found.append(RecordFile(run / AUX_FILE, "aux", experiment, ratio, run_id))
+        return found
+
+    def holds_runs(self, folder: Path) -> bool:
+        """Whether ``folder`` has run folders in it (so it is a ratio folder, whatever its name)."""
+        try:
+            return any(p.is_dir() and is_run_name(p.name) for p in folder.iterdir())
+        except OSError:
+            return False
+
+    def experiment_folder(self, folder: Path, children: list[Path]) -> list[RecordFile]:
+        """The runs of every ratio folder among ``children`` of an experiment folder.
+
+        A child named with a decimal point, or holding run folders, is a ratio folder; a child
+        named by digits alone and holding none is a run folder (``0``, ``1``, ...).
+        """
+        found, seen = [], {}
+        for child in children:
+            if not _NUMERIC.match(child.name) or ("." not in child.name and not self.holds_runs(child)):
+                continue
+            ratio = float(child.name) if is_ratio_name(child.name) else float("nan")
+            if not 0.0 < ratio <= 1.0:
+                self.problem(f"{child} is named like a ratio folder, but {child.name} is not a subset ratio in (0, 1]; "
+                             f"rename or move it.")
+                continue
+            if ratio in seen:
+                self.problem(f"{folder}: ratio folders '{seen[ratio]}' and '{child.name}' both name subset ratio {ratio:g}.")
+                continue
+            seen[ratio] = child.name
+            found += self.ratio_folder(child, folder.name)
+        return found
 
 
-def find_record_files(path: str | os.PathLike) -> list[RecordFile]:
+def find_record_files(path: str | os.PathLike, *, problems: list[str] | None = None) -> list[RecordFile]:
     """All run-record files under ``path``, which may be:
 
     a single ``aux_arrays.npz`` or ``*.runs.npz``; a run folder; a ratio folder
     (``<ratio>/<run_id>/aux_arrays.npz``); an experiment folder (``<experiment>/<ratio>/...``);
     a folder of experiment folders; or a folder of compact stores (``*.runs.npz``).
+
+    Folders named like ratios that are none (``1.5``), two folders for one ratio (``0.7`` and
+    ``0.70``) or one run (``1`` and ``01``), and unreadable folders are problems: raised as
+    HeldoutError, or appended to ``problems`` when a list is given.
     """
     path = Path(path)
     if not path.exists():
@@ -70,15 +142,16 @@ def find_record_files(path: str | os.PathLike) -> list[RecordFile]:
         raise HeldoutError(f"{path} is neither an aux_arrays.npz nor a compact store (*{STORE_SUFFIX}).")
     if (path / AUX_FILE).is_file():
         return find_record_files(path / AUX_FILE)
-    found = [_store(p) for p in sorted(path.glob(f"*{STORE_SUFFIX}"))]
-    found += _ratio_folder(path, path.parent.name if is_ratio_name(path.name) else None)
-    for child in sorted(p for p in path.iterdir() if p.is_dir()):
-        if is_ratio_name(child.name):  # path is an experiment folder
-            found += _ratio_folder(child, path.name)
-        elif not is_run_name(child.name):  # path may hold experiment folders or stores
-            found += [_store(p) for p in sorted(child.glob(f"*{STORE_SUFFIX}"))]
-            for grandchild in sorted(p for p in child.iterdir() if p.is_dir() and is_ratio_name(p.name)):
-                found += _ratio_folder(grandchild, child.name)
+    finder = _Finder(problems)
+    found = finder.stores(path)
+    found += finder.ratio_folder(path, path.parent.name if is_ratio_name(path.name) else None)
+    children = finder.folders(path)
+    if not is_ratio_name(path.name):  # path may be an experiment folder
+        found += finder.experiment_folder(path, children)
+    for child in children:
+        if not is_ratio_name(child.name) and not _NUMERIC.match(child.name):  # experiment folders or stores
+            found += finder.stores(child)
+            found += finder.experiment_folder(child, finder.folders(child))
     if not found:
         raise HeldoutError(
             f"{path} holds no run records: expected <experiment>/<ratio>/<run_id>/{AUX_FILE} folders or *{STORE_SUFFIX} files."

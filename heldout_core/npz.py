@@ -1,39 +1,51 @@
-"""Reading ``.npz`` files that may come from anywhere: plain arrays only, never pickles.
+"""Reading ``.npz`` files that may come from anywhere: plain arrays only, sizes checked first.
 
-Every file the project reads is data, never code: ``np.load(..., allow_pickle=False)``, and
-anything that is not a zip archive of ``.npy`` members is refused with one sentence naming the
-file (``np.load`` would otherwise treat an unknown format as a pickle).
+Every file the project reads is data, never code, and its sizes are checked before anything is
+allocated:
+
+- the file must be a zip archive whose members are all ``.npy`` arrays, each name once;
+- a member's header must be readable and must not declare Python objects (which ``np.load``
+  could only read by unpickling);
+- the shape and dtype a header declares must account exactly for the bytes the member holds, so
+  a tiny file cannot make us allocate terabytes;
+- the members together must fit a byte budget (``max_bytes``), so a small compressed file that
+  expands to gigabytes is refused before it is inflated.
+
+Every problem is one :class:`~heldout_core.errors.HeldoutError` naming the file and member.
 """
 
 from __future__ import annotations
 
+import lzma
+import math
+import os
 import zipfile
+import zlib
 
 import numpy as np
 
 from .errors import HeldoutError
+from .resources import format_bytes, physical_memory_bytes
+
+MAX_BYTES_ENV = "HELDOUT_MAX_FILE_BYTES"
+_MAX_HEADER = 10_000
 
 
-def load_npz(source, what: str) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` (a path or a file object), never unpickling; errors name ``what``."""
-    try:
-        _check_zip_magic(source, what)
-        with np.load(source, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except HeldoutError:
-        raise
-    except FileNotFoundError:
-        raise HeldoutError(f"{what} does not exist.") from None
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise HeldoutError(f"{what} holds pickled Python objects, which are never loaded; only plain arrays are accepted.") from None
-        raise HeldoutError(f"{what} is not a readable .npz file ({exc}).") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise HeldoutError(f"{what} is not a readable .npz file ({exc}).") from None
+def default_budget(cap: int | None = None) -> int:
+    """Bytes one file may expand to: ``HELDOUT_MAX_FILE_BYTES`` when set, else half the machine's
+    memory, or ``cap`` when that is smaller (e.g. for one run's record)."""
+    value = os.environ.get(MAX_BYTES_ENV)
+    if value:
+        try:
+            return int(float(value))
+        except ValueError:
+            raise HeldoutError(f"{MAX_BYTES_ENV}={value!r} is not a number of bytes.") from None
+    half = physical_memory_bytes() // 2
+    return half if cap is None else min(half, int(cap))
 
 
 def _check_zip_magic(source, what: str) -> None:
-    # np.load treats anything that is neither .npy nor zip as a pickle; say what it really is.
+    # np.load would treat anything that is neither .npy nor zip as a pickle; say what it really is.
     if hasattr(source, "read"):
         start = source.tell()
         magic = source.read(4)
@@ -44,6 +56,74 @@ def _check_zip_magic(source, what: str) -> None:
     if not magic.startswith(b"PK"):
         kind = "a .npy array" if magic.startswith(b"\x93NUM") else "not a zip archive"
         raise HeldoutError(f"{what} is not a readable .npz file (it is {kind}).")
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, what: str) -> np.ndarray:
+    with archive.open(info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle, max_header_size=_MAX_HEADER)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle, max_header_size=_MAX_HEADER)
+        except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+            raise HeldoutError(f"{what}: member '{info.filename}' is not a readable .npy array ({exc}).") from None
+        if dtype.hasobject:
+            raise HeldoutError(f"{what}: '{key}' holds pickled Python objects, which are never loaded; "
+                               "only plain arrays are accepted.")
+        header_bytes = handle.tell()
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes != info.file_size - header_bytes:
+            raise HeldoutError(f"{what}: '{key}' declares shape {shape} of {dtype} ({format_bytes(n_bytes)}) but holds "
+                               f"{format_bytes(max(info.file_size - header_bytes, 0))} of data.")
+        buffer = bytearray(n_bytes)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < n_bytes:
+            got = handle.readinto(view[filled:])
+            if not got:
+                raise HeldoutError(f"{what}: '{key}' is cut short ({filled} of {n_bytes} bytes).")
+            filled += got
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def load_npz(source, what: str, *, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` (a path or a binary file object), checked as the module says.
+
+    Args:
+        source: the file.
+        what: how errors name the file (its path, or ``archive.tar.gz:member``).
+        max_bytes: the most bytes the arrays may take together (default :func:`default_budget`).
+    """
+    budget = default_budget() if max_bytes is None else int(max_bytes)
+    try:
+        _check_zip_magic(source, what)
+        with zipfile.ZipFile(source) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise HeldoutError(f"{what} holds member '{repeated[0]}' more than once; it is not a valid .npz file.")
+            for info in infos:
+                if not info.filename.endswith(".npy") or info.is_dir():
+                    raise HeldoutError(f"{what}: member '{info.filename}' is not a .npy array; "
+                                       "an .npz file holds only arrays.")
+            total = sum(info.file_size for info in infos)
+            if total > budget:
+                raise HeldoutError(f"{what} expands to {format_bytes(total)}, more than the {format_bytes(budget)} "
+                                   f"a file may take here; if it is genuine, raise {MAX_BYTES_ENV}.")
+            return {info.filename[:-4]: _read_member(archive, info, info.filename[:-4], what) for info in infos}
+    except HeldoutError:
+        raise
+    except FileNotFoundError:
+        raise HeldoutError(f"{what} does not exist.") from None
+    except IsADirectoryError:
+        raise HeldoutError(f"{what} is a folder, not an .npz file.") from None
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError,
+            zlib.error, lzma.LZMAError) as exc:
+        # RuntimeError: encrypted members; NotImplementedError: an unknown compression method;
+        # zlib / lzma errors: a damaged compressed member
+        raise HeldoutError(f"{what} is not a readable .npz file ({type(exc).__name__}: {exc}).") from None
 
 
 def npz_keys(path) -> set[str] | None:

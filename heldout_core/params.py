@@ -16,6 +16,7 @@ import numpy as np
 from .errors import PARAMETER, ParameterError
 
 INTERVAL_METHODS = ("newcombe", "bootstrap", "bca")
+SUBSET_DESIGNS = ("random", "balanced")
 MAX_SEED = 2**63
 
 

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from .bitpack import BitColumns, concat_runs, n_words, pack_runs, padding_is_zero, select_runs, unpack_runs
-from .errors import HeldoutError
+from .errors import HeldoutError, ParameterError
 
 UNKNOWN_SEED = -1
 
@@ -73,16 +73,26 @@ def _per_run(value, n_runs: int, name: str, dtype, default) -> np.ndarray:
     return arr
 
 
-def _labels(value, n: int, name: str) -> np.ndarray | None:
-    if value is None:
-        return None
+def check_labels(value, n: int, name: str) -> np.ndarray:
+    """Class labels as int64 (n,): integers, or floats that are finite whole numbers in int64's
+    range (``1e30`` or ``inf`` would otherwise wrap around silently); ParameterError naming ``name``."""
     arr = np.asarray(value)
     if arr.shape != (n,):
-        raise HeldoutError(f"{name} must have shape ({n},), got {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr))):
-            raise HeldoutError(f"{name} must hold integer class labels, got dtype {arr.dtype}.")
+        raise ParameterError(name, f"{{parameter}} must have shape ({n},), got {arr.shape}.")
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.floating):
+        raise ParameterError(name, f"{{parameter}} must hold integer class labels, got dtype {arr.dtype}.")
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**62)
+    if not whole.all():
+        bad = float(arr[~whole][0])
+        raise ParameterError(name, f"{{parameter}} must hold whole-number class labels, got {bad:g}.")
     return arr.astype(np.int64)
+
+
+def _labels(value, n: int, name: str) -> np.ndarray | None:
+    return None if value is None else check_labels(value, n, name)
 
 
 class RunSet:

@@ -1,8 +1,11 @@
-"""What a folder of run records holds, and what is wrong with it (``heldout info``).
+"""What a folder of run records holds, and everything wrong with it (``heldout info``).
 
-:func:`survey` reads every record file under a path (see :func:`~heldout_core.loading.find_record_files`),
-groups runs by experiment, subset ratio and source, and collects every problem found instead of
-stopping at the first, so one look lists all that needs fixing.
+:func:`survey` makes the same checks :func:`~heldout_core.loading.load_runs` makes (every file
+read and validated; run ids unique per ratio, one ratio folder per ratio; training and test sets
+of one size; labels that agree), and more that a load does not need: runs of one experiment
+trained with different settings (``run.json``), run folders without records, and what killed
+jobs left behind. Instead of stopping at the first problem it collects them all, so one look
+lists everything that needs fixing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Callable
 
 from .aux_arrays import read_aux_arrays
 from .errors import HeldoutError
-from .layout import find_unfinished_runs
-from .loading import find_record_files
+from .layout import MATCHED_SETTINGS, find_unfinished_runs, read_run_info, read_settings, settings_conflict
+from .leftovers import Leftover, find_leftovers
+from .loading import RecordFile, find_record_files
+from .records import RunSet, RunSetBuilder
 from .store import read_store
 
 
@@ -30,7 +35,7 @@ class RecordGroup:
         source: "release layout", or "store" for a compact store file.
         path: the store file (None for the release layout).
         run_ids: the runs' ids, ascending.
-        sizes: the (n_train, n_test) pairs seen (more than one is a problem).
+        n_train, n_test: the sizes of the runs' training and test sets.
     """
 
     experiment: str | None
@@ -38,17 +43,20 @@ class RecordGroup:
     source: str
     path: Path | None
     run_ids: list[int]
-    sizes: list[tuple[int, int]]
+    n_train: int
+    n_test: int
 
 
 @dataclass
 class Survey:
-    """The groups of runs under a path, and every problem found (one sentence each)."""
+    """The groups of runs under a path, every problem found (one sentence each), the unfinished
+    run folders and the leftovers of interrupted jobs."""
 
     path: Path
     groups: list[RecordGroup] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unfinished: list[Path] = field(default_factory=list)
+    leftovers: list[Leftover] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -61,51 +69,102 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     Raises HeldoutError only when ``path`` holds no records at all (or does not exist); every
     problem with a file is collected in :attr:`Survey.problems` instead.
     """
-    files = find_record_files(path)
     report = Survey(Path(path))
-    ids: dict[tuple, list[int]] = defaultdict(list)
-    sizes: dict[tuple, set] = defaultdict(set)
-    for done, f in enumerate(files, 1):
-        try:
-            if f.kind == "store":
-                runs = read_store(f.path)
-                for ratio in runs.ratios:
-                    key = (runs.experiment, float(ratio), "store", f.path)
-                    ids[key].extend(runs.by_ratio(ratio).run_id.tolist())
-                    sizes[key].add((runs.n_train, runs.n_test))
-            else:
-                run = read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0)
-                key = (f.experiment, f.subset_ratio, "release layout", None)
-                ids[key].append(f.run_id)
-                sizes[key].add((len(run.train_mask), 0 if run.correct_test is None else len(run.correct_test)))
-        except HeldoutError as exc:
-            report.problems.append(str(exc))
+    files = find_record_files(path, problems=report.problems)
+    by_experiment: dict[str | None, list[RecordFile]] = defaultdict(list)
+    for f in files:
+        by_experiment[f.experiment].append(f)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
         if progress is not None:
             progress(done, len(files))
+
+    for experiment, group_files in by_experiment.items():
+        sets: list[RunSet] = []
+        builder = RunSetBuilder(experiment=experiment)
+        aux = [f for f in group_files if f.kind == "aux"]
+        for f in group_files:
+            try:
+                if f.kind == "store":
+                    runs = read_store(f.path)
+                    sets.append(runs)
+                    report.groups += [_group(runs.by_ratio(r), "store", f.path) for r in runs.ratios]
+                else:
+                    builder.add(read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0), str(f.path))
+            except HeldoutError as exc:
+                report.problems.append(str(exc))
+            step()
+        if builder.n_runs:
+            runs = builder.build()
+            sets.append(runs)
+            report.groups += [_group(runs.by_ratio(r), "release layout", None) for r in runs.ratios]
+        if len(sets) > 1:
+            try:  # the checks load_runs makes when it joins the parts
+                RunSet.concat(sets)
+            except HeldoutError as exc:
+                report.problems.append(f"{experiment or '(unnamed)'}: {exc}")
+        report.problems += _mixed_settings(aux)
+    report.groups.sort(key=lambda g: (str(g.experiment), g.subset_ratio, g.source))
     report.unfinished = find_unfinished_runs(path)
     if report.unfinished:
         shown = ", ".join(str(p) for p in report.unfinished[:3]) + (", ..." if len(report.unfinished) > 3 else "")
         report.problems.append(f"{len(report.unfinished)} run folder(s) without aux_arrays.npz (unfinished, crashed "
-                               f"or not fully downloaded; they are skipped): {shown}")
-    for key in sorted(ids, key=lambda k: (str(k[0]), k[1])):
-        experiment, ratio, source, where = key
-        group = RecordGroup(experiment, ratio, source, where, sorted(ids[key]), sorted(sizes[key]))
-        report.groups.append(group)
-        if len(group.sizes) > 1:
-            report.problems.append(f"{experiment} ratio {ratio:g}: runs of different training/test-set sizes "
-                                   f"({describe_sizes(group.sizes)}).")
-    by_experiment: dict[str | None, set] = defaultdict(set)
-    for group in report.groups:
-        by_experiment[group.experiment] |= set(group.sizes)
-    for experiment, seen in by_experiment.items():
-        if len(seen) > 1 and not any(p.startswith(f"{experiment} ratio") for p in report.problems):
-            report.problems.append(f"{experiment}: ratios disagree on the training/test-set sizes ({sorted(seen)}).")
+                               f"or not fully downloaded; they are skipped, and `heldout train` with the same settings "
+                               f"trains them again): {shown}")
+    if Path(path).is_dir():
+        report.leftovers = find_leftovers(path)
+    stale = [item for item in report.leftovers if not item.in_use]
+    if stale:
+        kinds = ", ".join(sorted({item.kind for item in stale}))
+        report.problems.append(f"{len(stale)} leftover(s) of interrupted jobs ({kinds}), e.g. {stale[0].path}; "
+                               f"`heldout clean {path}` removes them.")
     return report
 
 
-def describe_sizes(sizes: list[tuple[int, int]]) -> str:
-    """``[(50000, 10000)]`` -> ``"n_train 50000, n_test 10000"``."""
-    return ", ".join(f"n_train {a}, n_test {b}" for a, b in sizes)
+def _group(runs: RunSet, source: str, path: Path | None) -> RecordGroup:
+    return RecordGroup(runs.experiment, float(runs.ratios[0]), source, path, sorted(runs.run_id.tolist()),
+                       runs.n_train, runs.n_test)
+
+
+def _mixed_settings(files: list[RecordFile]) -> list[str]:
+    """Problems when the runs of one experiment folder were trained with different settings."""
+    problems, seen = [], {}
+    folders = {f.path.parent.parent.parent for f in files if f.experiment}
+    recorded = {}
+    for folder in folders:
+        try:
+            recorded[folder] = read_settings(folder)
+        except HeldoutError as exc:
+            problems.append(str(exc))
+    for f in files:
+        try:
+            info = read_run_info(f.path.parent)
+        except HeldoutError as exc:
+            problems.append(str(exc))
+            continue
+        if info is None:
+            continue
+        key = tuple(repr(info.get(k)) for k in MATCHED_SETTINGS)
+        seen.setdefault(key, []).append((f, info))
+        folder = f.path.parent.parent.parent
+        wanted = recorded.get(folder)
+        if wanted is not None and settings_conflict(wanted, info) is not None:
+            k = settings_conflict(wanted, info)
+            problems.append(f"{f.path.parent} was trained with {k}={info[k]!r}, but its folder's settings.json "
+                            f"records {wanted[k]!r}.")
+    if len(seen) > 1:
+        variants = sorted(seen.values(), key=len, reverse=True)
+        first = variants[0][0][1]
+        for variant in variants[1:]:
+            f, info = variant[0]
+            k = settings_conflict(first, info)
+            problems.append(f"the runs were trained with mixed settings: {len(variant)} run(s) such as {f.path.parent} "
+                            f"with {k}={info.get(k)!r}, {len(variants[0])} with {first.get(k)!r}; estimates from "
+                            f"them mix models of different training.")
+    return problems
 
 
 def id_ranges(ids: list[int]) -> str:

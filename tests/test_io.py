@@ -164,7 +164,7 @@ def _rewrite_store(path, change):
 @pytest.mark.parametrize("change, message", [
     (lambda a, m: m.update(schema_version=99), "written with store schema version 99; this version reads 1"),
     (lambda a, m: m.update(n_train=31), r"'train_mask_bits' has uint64 \(30, 1\) but the metadata says uint64 \(31, 1\)"),
-    (lambda a, m: m.update(seeds=[1, 2]), "metadata 'seeds' has 2 entries for 12 runs"),
+    (lambda a, m: m.update(seeds=[1, 2]), "metadata: field 'seeds' has 2 entries for 12 runs"),
     (lambda a, m: a.update(correct_train_bits=a["correct_train_bits"] | np.uint64(1 << 40)), "bits set past run 11"),
     (lambda a, m: m.update(format="other"), "does not describe a heldout-runs store"),
 ])

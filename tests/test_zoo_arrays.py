@@ -37,7 +37,8 @@ def test_reads_and_flattens_the_four_arrays(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ({"y_test": None}, "has no key 'y_test'"),
     ({"y_train": np.zeros(79, dtype=int)}, "'x_train' has 80 rows but 'y_train' has 79"),
-    ({"y_train": np.full(80, 0.5)}, "'y_train' must be 1-D integer class labels"),
+    ({"y_train": np.full(80, 0.5)}, "'y_train' must hold whole-number class labels, got 0.5"),
+    ({"y_train": np.full(80, 1e30)}, "'y_train' must hold whole-number class labels, got 1e[+]30"),
     ({"x_test": np.zeros((30, 5))}, r"'x_train' examples have shape \(2, 2\) but 'x_test' examples \(5,\)"),
     ({"x_test": np.full((30, 2, 2), np.nan)}, "must be finite"),
 ])

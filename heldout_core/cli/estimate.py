@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import HeldoutError
 from .flags import set_command
 
+STAGING_JOB = "estimate"  # the staging folder: OUT/.heldout-estimate-<random>/
 OUTPUT_FILES = ("memorization.npz", "memorization.csv", "influence_topk.npz", "cscore.npz",
                 "high_infl_pairs.npz", "influence_full.npy", "influence_full.ci_low.npy", "influence_full.ci_high.npy")
 
@@ -70,8 +71,10 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    from ..atomic import save_npz_atomic
-    from ..estimators import consistency, high_influence_pairs, influence_matrix, influence_topk, memorization
+    from ..atomic import publish_files, save_npz_atomic, staged_folder
+    from ..estimators import (consistency, dense_output_paths, high_influence_pairs, influence_matrix, influence_topk,
+                              memorization)
+    from ..leftovers import remove_stale_staging
     from ..loading import load_labels, load_runs
     from ..progress import Progress
 
@@ -98,69 +101,73 @@ def run_estimate(args: argparse.Namespace) -> int:
         have = ", ".join(f"{r:g}" for r in runs.ratios)
         raise HeldoutError(f"the runs have several subset ratios ({have}); choose one for memorization and influence with --ratio.")
     ratio = float(one.ratios[0])
-    _prepare_out(args.out, args.overwrite)
     options = dict(confidence=args.confidence, method=args.method, n_boot=args.n_boot, seed=args.seed)
     print(f"{runs!r}; memorization and influence at ratio {ratio:g} ({one.n_runs} runs)")
     large = one.n_runs * one.n_train * max(one.n_test, 1) > 10**10
     steps = Progress(5, "estimating", unit="steps", log_every=5.0, stream=None if large else io.StringIO())
+    remove_stale_staging(args.out, STAGING_JOB)
+    # Everything is written into a locked staging folder and moved into --out at the end, so a
+    # failure (or a kill) at any step leaves --out as it was.
+    with staged_folder(args.out, STAGING_JOB) as stage:
+        files: list[str] = []
 
-    mem = memorization(one, **options)
-    save_npz_atomic(args.out / "memorization.npz", estimate=mem.estimate, ci_low=mem.ci_low, ci_high=mem.ci_high,
-                    n_in=mem.n_in, n_out=mem.n_out, correct_in=mem.correct_in, correct_out=mem.correct_out,
-                    standard_error=mem.standard_error, confidence=mem.confidence, method=mem.method, ratio=ratio)
-    _write_memorization_csv(args.out / "memorization.csv", mem)
-    written = ["memorization.npz", "memorization.csv"]
-    steps.update()
+        def save(name: str, **arrays) -> None:
+            save_npz_atomic(stage / name, **arrays)
+            files.append(name)
 
-    if one.n_test:
-        top = influence_topk(one, min(args.top_k, one.n_train), **options)
-        save_npz_atomic(args.out / "influence_topk.npz", train_idx=top.train_idx, estimate=top.estimate,
-                        ci_low=top.ci_low, ci_high=top.ci_high, n_in=top.n_in, n_out=top.n_out,
-                        correct_in=top.correct_in, correct_out=top.correct_out,
-                        confidence=top.confidence, method=top.method, ratio=ratio)
-        written.append("influence_topk.npz")
-    steps.update()
+        mem = memorization(one, **options)
+        save("memorization.npz", estimate=mem.estimate, ci_low=mem.ci_low, ci_high=mem.ci_high,
+             n_in=mem.n_in, n_out=mem.n_out, correct_in=mem.correct_in, correct_out=mem.correct_out,
+             standard_error=mem.standard_error, confidence=mem.confidence, method=mem.method, ratio=ratio)
+        _write_memorization_csv(stage / "memorization.csv", mem)
+        files.append("memorization.csv")
+        steps.update()
 
-    cs = consistency(runs, **options)
-    # `scores` and `labels` are the keys of the released C-score files (Jiang et al. 2021).
-    released_keys = {"scores": cs.estimate}
-    if runs.labels_train is not None:
-        released_keys["labels"] = runs.labels_train
-    save_npz_atomic(args.out / "cscore.npz", estimate=cs.estimate, ci_low=cs.ci_low, ci_high=cs.ci_high,
-                    ratios=cs.ratios, per_ratio=cs.per_ratio, per_ratio_ci_low=cs.per_ratio_ci_low,
-                    per_ratio_ci_high=cs.per_ratio_ci_high, n_out=cs.n_out, correct_out=cs.correct_out,
-                    confidence=cs.confidence, method=cs.method, **released_keys)
-    written.append("cscore.npz")
-    steps.update()
+        if one.n_test:
+            top = influence_topk(one, min(args.top_k, one.n_train), **options)
+            save("influence_topk.npz", train_idx=top.train_idx, estimate=top.estimate,
+                 ci_low=top.ci_low, ci_high=top.ci_high, n_in=top.n_in, n_out=top.n_out,
+                 correct_in=top.correct_in, correct_out=top.correct_out,
+                 confidence=top.confidence, method=top.method, ratio=ratio)
+        steps.update()
 
-    pairs = None
-    if one.n_test and one.labels_train is not None and one.labels_test is not None:
-        pairs = high_influence_pairs(one, infl_threshold=args.infl_threshold, mem_threshold=args.mem_threshold,
-                                     memorization_result=mem, **options)
-        save_npz_atomic(args.out / "high_infl_pairs.npz", tr_idx=pairs.tr_idx, tt_idx=pairs.tt_idx, infl=pairs.infl,
-                        mem=pairs.mem, infl_ci_low=pairs.infl_ci_low, infl_ci_high=pairs.infl_ci_high,
-                        mem_ci_low=pairs.mem_ci_low, mem_ci_high=pairs.mem_ci_high)
-        written.append("high_infl_pairs.npz")
-    steps.update()
+        cs = consistency(runs, **options)
+        # `scores` and `labels` are the keys of the released C-score files (Jiang et al. 2021).
+        released_keys = {"scores": cs.estimate}
+        if runs.labels_train is not None:
+            released_keys["labels"] = runs.labels_train
+        save("cscore.npz", estimate=cs.estimate, ci_low=cs.ci_low, ci_high=cs.ci_high,
+             ratios=cs.ratios, per_ratio=cs.per_ratio, per_ratio_ci_low=cs.per_ratio_ci_low,
+             per_ratio_ci_high=cs.per_ratio_ci_high, n_out=cs.n_out, correct_out=cs.correct_out,
+             confidence=cs.confidence, method=cs.method, **released_keys)
+        steps.update()
 
-    if args.full_influence and one.n_test:
-        influence_matrix(one, out=args.out / "influence_full.npy", **options)
-        written.append("influence_full.npy (+ .ci_low.npy, .ci_high.npy)")
-    steps.update()
-    steps.close()
+        pairs = None
+        if one.n_test and one.labels_train is not None and one.labels_test is not None:
+            pairs = high_influence_pairs(one, infl_threshold=args.infl_threshold, mem_threshold=args.mem_threshold,
+                                         memorization_result=mem, **options)
+            save("high_infl_pairs.npz", tr_idx=pairs.tr_idx, tt_idx=pairs.tt_idx, infl=pairs.infl,
+                 mem=pairs.mem, infl_ci_low=pairs.infl_ci_low, infl_ci_high=pairs.infl_ci_high,
+                 mem_ci_low=pairs.mem_ci_low, mem_ci_high=pairs.mem_ci_high)
+        steps.update()
+
+        if args.full_influence and one.n_test:
+            influence_matrix(one, out=stage / "influence_full.npy", **options)
+            files += [p.name for p in dense_output_paths(stage / "influence_full.npy")]
+        steps.update()
+        steps.close()
+
+        if args.overwrite:  # only now: a failed run keeps the old results
+            for name in OUTPUT_FILES:
+                (args.out / name).unlink(missing_ok=True)
+        publish_files(stage, args.out, files)
 
     _print_summary(mem, cs, pairs, args)
-    print(f"wrote {', '.join(written)} to {args.out}")
+    shown = [f for f in files if not f.startswith("influence_full.")]
+    if args.full_influence and one.n_test:
+        shown.append("influence_full.npy (+ .ci_low.npy, .ci_high.npy)")
+    print(f"wrote {', '.join(shown)} to {args.out}")
     return 0
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Create --out once the records have loaded; with --overwrite, remove this command's old
-    result files first so none from an earlier run is left beside the new ones."""
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in OUTPUT_FILES:
-            (out / name).unlink(missing_ok=True)
 
 
 def _write_memorization_csv(path: Path, mem) -> None:

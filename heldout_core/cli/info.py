@@ -17,7 +17,7 @@ def add_command(subparsers) -> None:
 def run_info(args: argparse.Namespace) -> int:
     """Print what PATH holds; exit 1 when a file has a problem, 0 otherwise."""
     from ..progress import Progress
-    from ..survey import describe_sizes, id_ranges, survey
+    from ..survey import id_ranges, survey
 
     shown: list[Progress] = []
 
@@ -34,7 +34,10 @@ def run_info(args: argparse.Namespace) -> int:
     for group in report.groups:
         where = f": {group.path}" if group.path else ""
         print(f"{group.experiment or '(unnamed)'}  ratio {group.subset_ratio:g}  {len(group.run_ids)} runs "
-              f"(ids {id_ranges(group.run_ids)})  {describe_sizes(group.sizes)}  [{group.source}{where}]")
+              f"(ids {id_ranges(group.run_ids)})  n_train {group.n_train}, n_test {group.n_test}  [{group.source}{where}]")
+    in_use = [item for item in report.leftovers if item.in_use]
+    if in_use:
+        print(f"{len(in_use)} file(s) of jobs running now (temporary files, staging folders), e.g. {in_use[0].path}")
     if report.problems:
         print(f"{len(report.problems)} problem(s):")
         for problem in report.problems:

@@ -21,7 +21,6 @@ No framework is imported here: the experiment trains, evaluates and checkpoints.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import sys
@@ -34,22 +33,21 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-from .. import params
-from ..atomic import atomic_write, publish_folder, save_npz_atomic
+from .. import locks, params
+from ..atomic import TEMP_SUFFIX, atomic_write, publish_folder, save_npz_atomic
 from ..aux_arrays import write_aux_arrays
 from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
-from ..layout import CHECKPOINTS, LABELS_FILE, RUN_INFO_FILE, is_finished, read_run_info, run_dir
+from ..leftovers import find_leftovers, remove_leftovers
+from ..layout import (CHECKPOINTS, LABELS_FILE, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, claim_settings, is_finished,
+                      read_run_info, run_dir, settings_conflict)
 from ..npz import load_npz
 from ..progress import Progress
 from ..records import Run
 from ..version import __version__
 from . import subsets as designs
 
-_PARTIAL_PREFIX = ".checkpoints-partial-"
-_LOCK_FILE = ".lock"
 # settings that must agree between a finished run and the job that would skip it
-_MATCHED = ("seed", "design", "epochs", "options", "n_train", "n_test")
 
 
 @dataclass
@@ -80,63 +78,60 @@ def _check_data(data: Data, experiment: Experiment) -> None:
 
 
 def _write_labels(data: Data, folder: Path) -> None:
-    """Write ``labels.npz`` once; later jobs check that their data gives the same labels."""
+    """Write ``labels.npz`` once (exclusively: of two jobs started together one writes it); every
+    later job checks that its data and options give the same labels."""
     arrays = {"labels_train": np.asarray(data.labels_train, dtype=np.int64),
               "labels_test": np.asarray(data.labels_test, dtype=np.int64)}
     for key, value in dict(getattr(data, "extras", None) or {}).items():
         arrays[key] = np.asarray(value)
     path = folder / LABELS_FILE
-    if path.exists():
-        old = load_npz(path, str(path))
-        differs = [k for k in sorted(set(old) | set(arrays)) if k not in old or k not in arrays or not np.array_equal(old[k], arrays[k])]
-        if differs:
-            raise HeldoutError(
-                f"{path} records different '{differs[0]}' than the data and options of this job; "
-                f"train into another --out, or delete {folder} to start over."
-            )
-        return
-    save_npz_atomic(path, **arrays)
+    if not path.exists():
+        try:
+            save_npz_atomic(path, exclusive=True, **arrays)
+            return
+        except FileExistsError:
+            pass
+    old = load_npz(path, str(path))
+    differs = [k for k in sorted(set(old) | set(arrays)) if k not in old or k not in arrays or not np.array_equal(old[k], arrays[k])]
+    if differs:
+        raise HeldoutError(
+            f"{path} records different '{differs[0]}' than the data and options of this job; "
+            f"train into another --out, or delete {folder} to start over."
+        )
 
 
 def _check_finished(folder: Path, expected: dict[str, Any]) -> None:
     info = read_run_info(folder)
     if info is None:  # e.g. released records copied in: nothing to compare
         return
-    for key in _MATCHED:
-        if key in info and info[key] != expected[key]:
-            raise HeldoutError(
-                f"{folder} was trained with {key}={info[key]!r}, but this job asks for {expected[key]!r}; "
-                f"use the same settings to add runs, or another --out."
-            )
+    key = settings_conflict(info, expected)
+    if key is not None:
+        raise HeldoutError(f"{folder} was trained with {key}={info[key]!r}, but this job asks for {expected[key]!r}; "
+                           f"use the same settings to add runs, or another --out.")
 
 
 def _clear_partial(folder: Path) -> None:
-    """Remove checkpoints left by a run that crashed before its aux_arrays.npz was written."""
+    """Remove what a killed job left in a run folder this job now holds: partial checkpoints and
+    temporary files of atomic writes (``run.json``, ``aux_arrays.npz``)."""
     if folder.is_dir():
-        for stale in folder.glob(_PARTIAL_PREFIX + "*"):
+        for stale in folder.glob(PARTIAL_CHECKPOINTS_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in folder.glob(f".*{TEMP_SUFFIX}"):
+            stale.unlink(missing_ok=True)
 
 
 class _RunLocks:
-    """Advisory per-run locks (``flock`` on ``<run>/.lock``), so several jobs can fill one
-    ``--out`` (one per GPU or cluster node): a run is trained by whichever job locks it first, and
-    a job only clears the leftovers of runs it holds. Where ``fcntl`` is missing (Windows) every
-    lock succeeds, as before."""
+    """Advisory per-run locks (``<run>/.lock``, see :mod:`heldout_core.locks`), so several jobs can
+    fill one ``--out`` (one per GPU or cluster node): a run is trained by whichever job locks it
+    first, and a job only clears the leftovers of runs it holds."""
 
     def __init__(self) -> None:
         self._held: dict[Path, int] = {}
 
     def acquire(self, folder: Path) -> bool:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not on POSIX
-            return True
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / _LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = locks.try_lock(folder / locks.LOCK_FILE)
+        if fd is None:
             return False
         self._held[folder] = fd
         return True
@@ -146,8 +141,8 @@ class _RunLocks:
         if fd is None:
             return
         if finished:  # nobody trains a finished run again, so its lock file can go
-            (folder / _LOCK_FILE).unlink(missing_ok=True)
-        os.close(fd)
+            (folder / locks.LOCK_FILE).unlink(missing_ok=True)
+        locks.unlock(fd)
 
     def release_all(self) -> None:
         for folder in list(self._held):
@@ -182,7 +177,7 @@ class _Writer:
         correct_test = _as_correctness(correct_test, self.data.n_test, "test correctness", name)
         # 1. checkpoint, into a hidden folder renamed to checkpoints/ when complete
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f"{_PARTIAL_PREFIX}{uuid.uuid4().hex}"
+        partial = folder / f"{PARTIAL_CHECKPOINTS_PREFIX}{uuid.uuid4().hex}"
         partial.mkdir()
         self.experiment.save_checkpoint(model, partial / f"ckpt-{self.epochs}", epoch=self.epochs)
         publish_folder(partial, folder / CHECKPOINTS)
@@ -191,7 +186,7 @@ class _Writer:
                     run_seed=designs.run_seed(self.base_info["seed"], ratio, run_id),
                     finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         with atomic_write(folder / RUN_INFO_FILE, "w") as handle:
-            json.dump(info, handle, indent=1)
+            json.dump(info, handle, indent=1, allow_nan=False)
         # 3. aux_arrays.npz, last: its presence marks the run finished
         mask = np.zeros(self.data.n_train, dtype=bool)
         mask[subset_idx] = True
@@ -275,6 +270,7 @@ def train_runs(
         designs.subset_size(data.n_train, r)
     name = experiment.name
     (out / name).mkdir(parents=True, exist_ok=True)
+    remove_leftovers(find_leftovers(out / name))  # what killed jobs left (never what a running job holds)
     _write_labels(data, out / name)
 
     base_info = {
@@ -298,6 +294,7 @@ def train_runs(
         pending[ratio] = todo
         summary.trained[ratio] = 0
         summary.skipped[ratio] = runs - len(todo)
+    claim_settings(out / name, base_info)
     jobs = _jobs(experiment, data, {r: ids for r, ids in pending.items() if ids}, design, seed, batched)
     total = sum(len(j.run_ids) for j in jobs)
     skipped = sum(summary.skipped.values())
@@ -319,6 +316,11 @@ def train_runs(
             if is_finished(folder):  # another job finished it since we looked
                 run_locks.release(folder, finished=True)
                 continue
+            try:  # settings are compared again under the lock: another job may have started since
+                claim_settings(out / name, base_info)
+            except HeldoutError:
+                run_locks.release(folder, finished=False)
+                raise
             _clear_partial(folder)
             owned_ids.append(run_id)
             owned_subsets.append(idx)

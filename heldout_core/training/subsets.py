@@ -30,7 +30,7 @@ import numpy as np
 from .. import params
 from ..errors import ParameterError
 
-DESIGNS = ("random", "balanced")
+DESIGNS = params.SUBSET_DESIGNS
 MAX_BLOCK = 1000
 _RANDOM, _BALANCED, _TRAINING = 1, 2, 3  # stream tags, so no two uses share random numbers
 

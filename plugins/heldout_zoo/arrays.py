@@ -24,8 +24,9 @@ from typing import ClassVar
 import numpy as np
 
 from heldout_core import hookimpl
-from heldout_core.errors import HeldoutError
+from heldout_core.errors import HeldoutError, ParameterError
 from heldout_core.npz import load_npz
+from heldout_core.records import check_labels
 
 from .mlp import MLPExperiment, _option_table
 
@@ -40,8 +41,12 @@ def read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
             raise HeldoutError(f"{path} has no key '{key}'; it needs x_train, y_train, x_test and y_test.")
     x_train, y_train, x_test, y_test = (arrays[k] for k in KEYS)
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+        if y.ndim != 1:
             raise HeldoutError(f"{path}: 'y_{name}' must be 1-D integer class labels, got {y.dtype} {y.shape}.")
+        try:
+            check_labels(y, len(y), f"y_{name}")
+        except ParameterError as exc:
+            raise HeldoutError(f"{path}: {exc.naming(repr(f'y_{name}'))}") from None
         if x.ndim < 1 or x.shape[0] != y.shape[0]:
             raise HeldoutError(f"{path}: 'x_{name}' has {x.shape[0] if x.ndim else 0} rows but 'y_{name}' has {y.shape[0]}.")
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):

@@ -57,12 +57,12 @@ def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: f
                   batch_size: int = 128) -> dict[str, Option]:
     return {
         "hidden": Option(hidden, int_list, "hidden layer sizes, e.g. 512,256"),
-        "learning_rate": Option(learning_rate, float, "SGD step size"),
-        "momentum": Option(0.9, float, "SGD momentum"),
-        "batch_size": Option(batch_size, int, "minibatch size"),
-        "label_noise": Option(0.0, float, "fraction of training labels flipped to another class"),
-        "noise_seed": Option(0, int, "seed of the label noise"),
-        "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False),
+        "learning_rate": Option(learning_rate, float, "SGD step size", above=0.0),
+        "momentum": Option(0.9, float, "SGD momentum", minimum=0.0, below=1.0),
+        "batch_size": Option(batch_size, int, "minibatch size", minimum=1),
+        "label_noise": Option(0.0, float, "fraction of training labels flipped to another class", minimum=0.0, below=1.0),
+        "noise_seed": Option(0, int, "seed of the label noise", minimum=0, maximum=2**63 - 1),
+        "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False, minimum=1),
         "mixed_precision": Option("auto", str, "auto (bfloat16 matmuls on a GPU), on, or off", False,
                                   choices=("auto", "on", "off")),
         "jit": Option(True, boolean, "XLA-compile the batched trainer (true/false)", False),
@@ -78,10 +78,6 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
     def __init__(self, **options: Any):
         super().__init__(**options)
         c = self.config
-        if not 0.0 <= c["label_noise"] < 1.0:
-            raise HeldoutError(f"option label_noise must lie in [0, 1), got {c['label_noise']}.")
-        if c["batch_size"] < 1 or c["runs_per_batch"] < 1 or c["learning_rate"] <= 0:
-            raise HeldoutError("options batch_size and runs_per_batch must be at least 1, and learning_rate positive.")
         if any(h < 1 for h in c["hidden"]):
             raise HeldoutError(f"option hidden must be positive layer sizes, got {c['hidden']}.")
         # instances may batch a different number of runs than the class default

@@ -33,12 +33,12 @@ EPOCH_SEED_STRIDE = 100_003
 def sonnet_options(*, batch_size: int, weight_decay: float, warmup_epochs: float) -> dict[str, Option]:
     """The options of a released experiment, with its own defaults where they differ."""
     return {
-        "batch_size": Option(batch_size, int, "minibatch size"),
-        "learning_rate": Option(0.1, float, "peak SGD step size (after a linear warm-up)"),
-        "momentum": Option(0.9, float, "SGD momentum"),
-        "weight_decay": Option(weight_decay, float, "L2 penalty on convolution and linear weights"),
-        "warmup_epochs": Option(warmup_epochs, float, "epochs of linear learning-rate warm-up"),
-        "eval_batch_size": Option(500, int, "batch size for evaluation"),
+        "batch_size": Option(batch_size, int, "minibatch size", minimum=1),
+        "learning_rate": Option(0.1, float, "peak SGD step size (after a linear warm-up)", above=0.0),
+        "momentum": Option(0.9, float, "SGD momentum", minimum=0.0, below=1.0),
+        "weight_decay": Option(weight_decay, float, "L2 penalty on convolution and linear weights", minimum=0.0),
+        "warmup_epochs": Option(warmup_epochs, float, "epochs of linear learning-rate warm-up", minimum=0.0),
+        "eval_batch_size": Option(500, int, "batch size for evaluation", minimum=1),
         "mixed_precision": Option("auto", str, "auto (bfloat16 convolutions on a GPU), on, or off", False,
                                   choices=("auto", "on", "off")),
     }
