@@ -38,7 +38,7 @@ from typing import Callable
 
 from .atomic import publish_files, staged_folder
 from .aux_arrays import AUX_FILE, record_budget, run_from_aux_arrays
-from .errors import HeldoutError
+from .errors import HeldoutError, ParameterError
 from .leftovers import remove_stale_staging
 from .npz import MAX_BYTES_ENV, load_npz
 from .records import RunSetBuilder
@@ -108,7 +108,8 @@ def expected_md5_for(archive: Path, expected_md5: str | None, verify: bool) -> t
     if expected_md5 is not None:
         expected_md5 = expected_md5.strip().lower()
         if not _MD5_HEX.match(expected_md5):
-            raise HeldoutError(f"--md5 must be 32 hexadecimal digits, got '{expected_md5}'.")
+            raise ParameterError("md5", f"{{parameter}} must be 32 hexadecimal digits, got '{expected_md5}'.",
+                                 spelled="expected_md5")
         return expected_md5, "verified"
     if archive.name in KNOWN_MD5:
         return KNOWN_MD5[archive.name], "verified"
@@ -134,11 +135,13 @@ class _MemberPaths:
 
     def add(self, member: tarfile.TarInfo) -> str:
         name = _member_name(member)
-        clash = self.files.get(name)
-        if clash is not None or (not member.isdir() and name in self.folders) or (member.isdir() and name in self.files):
-            other = clash if clash is not None else name
+        parents = [str(p) for p in PurePosixPath(name).parents if str(p) != "."]
+        clash = self.files.get(name) or next((self.files[p] for p in parents if p in self.files), None)
+        if clash is not None or (not member.isdir() and name in self.folders):
+            other = clash if clash is not None else f"{name}/..."
             raise HeldoutError(f"{self.source}: members '{other}' and '{member.name}' both write {name}; "
                                "the archive is refused.")
+        self.folders.update(parents)
         if member.isdir():
             self.folders.add(name)
         else:
@@ -267,8 +270,7 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
     expected, status = expected_md5_for(source, expected_md5, verify)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise HeldoutError(f"--out {out} exists and is not a folder.")
-    out.mkdir(parents=True, exist_ok=True)
+        raise ParameterError("out", f"{{parameter}} {out} exists and is not a folder.", spelled="out_dir")
     total = source.stat().st_size
     result = ImportResult(source, "", status)
     remove_stale_staging(out, STAGING_JOB)  # what killed imports left

@@ -159,11 +159,18 @@ def staged_folder(out_dir: str | os.PathLike, job: str) -> Iterator[Path]:
     from . import locks
 
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{job}-", dir=out_dir))
     fd = locks.try_lock(stage / locks.LOCK_FILE)
     try:
         yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:  # a failed job leaves no trace, not even the folder it made
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         if fd is not None:

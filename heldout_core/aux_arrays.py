@@ -103,6 +103,8 @@ def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_rati
     idx_train = _ids(arrays["index_train"], "index_train", what)
     idx_removed = _ids(arrays["index_removed"], "index_removed", what)
     n_train = len(idx_train) + len(idx_removed)
+    if n_train == 0:
+        raise HeldoutError(f"{what} records no training examples ('index_train' and 'index_removed' are empty).")
     correct_train = _scatter_by_index(
         np.concatenate([_zero_one(arrays["correctness_train"], "correctness_train", what),
                         _zero_one(arrays["correctness_removed"], "correctness_removed", what)]),
@@ -115,6 +117,8 @@ def run_from_aux_arrays(arrays: dict[str, np.ndarray], what: str, *, subset_rati
     mask[subsample] = True
     if mask.sum() != len(subsample):
         raise HeldoutError(f"{what}: 'subsample_idx' lists {len(subsample) - int(mask.sum())} training examples more than once.")
+    if not len(subsample):
+        raise HeldoutError(f"{what}: 'subsample_idx' is empty; a run must train on some examples.")
     in_train = np.zeros(n_train, dtype=bool)
     in_train[idx_train] = True
     if not np.array_equal(in_train, mask):

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .aux_arrays import AUX_FILE, read_aux_arrays
-from .errors import HeldoutError
+from .errors import HeldoutError, ParameterError
 from .layout import is_ratio_name, is_run_name
 from .npz import load_npz
 from .records import RunSet, RunSetBuilder
@@ -185,7 +185,8 @@ def load_runs(path: str | os.PathLike, *, experiment: str | None = None, ratio: 
         auxes = [f for f in auxes if f.experiment == experiment]
         sets = [s for s in sets if s.experiment == experiment]
     elif len(names) > 1:
-        raise HeldoutError(f"{path} holds several experiments ({', '.join(sorted(names))}); choose one with experiment=...")
+        raise ParameterError("experiment", f"{path} holds several experiments ({', '.join(sorted(names))}); "
+                                           "choose one with {parameter}.", spelled="experiment=...")
     if auxes:
         builder = RunSetBuilder(experiment=auxes[0].experiment)
         for done, f in enumerate(auxes, 1):

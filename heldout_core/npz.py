@@ -58,7 +58,41 @@ def _check_zip_magic(source, what: str) -> None:
         raise HeldoutError(f"{what} is not a readable .npz file (it is {kind}).")
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, what: str) -> np.ndarray:
+class PickledArrayError(HeldoutError):
+    """A member declares Python objects (readable only by unpickling): refused."""
+
+
+_EOCD = b"PK\x05\x06"
+_EOCD_SIZE = 22
+
+
+def _check_directory(archive: zipfile.ZipFile, source, what: str) -> None:
+    """The zip's end record must list as many members as its directory holds: a damaged
+    directory can otherwise hide members (a run's test records) without any other error."""
+    handle = source if hasattr(source, "read") else None
+    opened = None
+    try:
+        if handle is None:
+            opened = handle = open(source, "rb")
+        start = handle.tell()
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - _EOCD_SIZE))
+        end = handle.read(_EOCD_SIZE)
+        handle.seek(start)
+    finally:
+        if opened is not None:
+            opened.close()
+    if len(end) == _EOCD_SIZE and end.startswith(_EOCD):  # no archive comment: np.savez never writes one
+        entries = int.from_bytes(end[10:12], "little")
+        if entries != 0xFFFF and entries != len(archive.infolist()):  # 0xFFFF: the count is in a zip64 record
+            raise HeldoutError(f"{what} is damaged: its zip directory lists {len(archive.infolist())} of the "
+                               f"{entries} members it declares.")
+
+
+def read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, what: str) -> np.ndarray:
+    """One ``.npy`` member of a zip archive, its header checked against its size (see the module
+    docstring); PickledArrayError for an object array."""
     with archive.open(info) as handle:
         try:
             version = np.lib.format.read_magic(handle)
@@ -69,7 +103,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, what
         except (ValueError, EOFError, SyntaxError, TypeError) as exc:
             raise HeldoutError(f"{what}: member '{info.filename}' is not a readable .npy array ({exc}).") from None
         if dtype.hasobject:
-            raise HeldoutError(f"{what}: '{key}' holds pickled Python objects, which are never loaded; "
+            raise PickledArrayError(f"{what}: '{key}' holds pickled Python objects, which are never loaded; "
                                "only plain arrays are accepted.")
         header_bytes = handle.tell()
         n_bytes = math.prod(shape) * dtype.itemsize
@@ -99,6 +133,7 @@ def load_npz(source, what: str, *, max_bytes: int | None = None) -> dict[str, np
     try:
         _check_zip_magic(source, what)
         with zipfile.ZipFile(source) as archive:
+            _check_directory(archive, source, what)
             infos = archive.infolist()
             names = [info.filename for info in infos]
             repeated = sorted({n for n in names if names.count(n) > 1})
@@ -112,7 +147,7 @@ def load_npz(source, what: str, *, max_bytes: int | None = None) -> dict[str, np
             if total > budget:
                 raise HeldoutError(f"{what} expands to {format_bytes(total)}, more than the {format_bytes(budget)} "
                                    f"a file may take here; if it is genuine, raise {MAX_BYTES_ENV}.")
-            return {info.filename[:-4]: _read_member(archive, info, info.filename[:-4], what) for info in infos}
+            return {info.filename[:-4]: read_npy_member(archive, info, info.filename[:-4], what) for info in infos}
     except HeldoutError:
         raise
     except FileNotFoundError:

@@ -70,7 +70,15 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
     problem with a file is collected in :attr:`Survey.problems` instead.
     """
     report = Survey(Path(path))
-    files = find_record_files(path, problems=report.problems)
+    if Path(path).is_dir():
+        report.leftovers = find_leftovers(path)
+    try:
+        files = find_record_files(path, problems=report.problems)
+    except HeldoutError:
+        if not any(not item.in_use for item in report.leftovers):
+            raise
+        files = []  # an output folder holding only what a killed job left: report that
+        report.problems.append(f"{path} holds no run records.")
     by_experiment: dict[str | None, list[RecordFile]] = defaultdict(list)
     for f in files:
         by_experiment[f.experiment].append(f)
@@ -114,8 +122,6 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
         report.problems.append(f"{len(report.unfinished)} run folder(s) without aux_arrays.npz (unfinished, crashed "
                                f"or not fully downloaded; they are skipped, and `heldout train` with the same settings "
                                f"trains them again): {shown}")
-    if Path(path).is_dir():
-        report.leftovers = find_leftovers(path)
     stale = [item for item in report.leftovers if not item.in_use]
     if stale:
         kinds = ", ".join(sorted({item.kind for item in stale}))

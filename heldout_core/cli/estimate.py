@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HeldoutError
+from ..errors import HeldoutError, ParameterError
 from .flags import set_command
 
 STAGING_JOB = "estimate"  # the staging folder: OUT/.heldout-estimate-<random>/
@@ -92,7 +92,10 @@ def run_estimate(args: argparse.Namespace) -> int:
     if loading:
         loading[0].close()
     if args.labels:
-        runs = runs.with_labels(*load_labels(args.labels))
+        try:
+            runs = runs.with_labels(*load_labels(args.labels))
+        except ParameterError as exc:  # the labels do not fit the runs: name the file
+            raise HeldoutError(f"--labels {args.labels}: {exc}") from None
     if args.ratio is not None:
         one = runs.by_ratio(args.ratio)
     elif len(runs.ratios) == 1:

@@ -50,6 +50,11 @@ from . import subsets as designs
 # settings that must agree between a finished run and the job that would skip it
 
 
+# More runs than any study has used by far (the papers: 2,000 to 4,000 per ratio); a bound keeps a
+# typo such as --runs 10000000000 from scanning for that many run folders.
+MAX_RUNS = 1_000_000
+
+
 @dataclass
 class TrainSummary:
     """What :func:`train_runs` did: runs trained and skipped per ratio, and the wall time."""
@@ -254,7 +259,7 @@ def train_runs(
         raise ParameterError("ratios", "at least one subset ratio ({parameter}) is needed.")
     if len({round(r, 9) for r in ratios}) != len(ratios):
         raise ParameterError("ratios", "each subset ratio ({parameter}) may be given only once.")
-    runs = params.integer(runs, "runs", minimum=1)
+    runs = params.integer(runs, "runs", minimum=1, maximum=MAX_RUNS)
     epochs = params.integer(experiment.default_epochs if epochs is None else epochs, "epochs", minimum=1)
     seed = params.seed(seed)
     design = params.choice(design, "design", designs.DESIGNS)

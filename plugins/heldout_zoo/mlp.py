@@ -36,6 +36,10 @@ from .frameworks import NeedsPackages
 from .tf_devices import OneWorkerPerGPU, wants_bfloat16
 
 
+# classes an MLP's output layer may have when they come from the data (ImageNet has 1,000)
+MAX_CLASSES = 100_000
+
+
 def flip_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Replace ``round(fraction * n)`` labels by a different class, uniformly at random.
 
@@ -105,6 +109,9 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
         largest = int(max(y_train.max(initial=0), y_test.max(initial=0)))
         if min(y_train.min(initial=0), y_test.min(initial=0)) < 0:
             raise HeldoutError(f"experiment '{self.name}': labels must be 0, 1, ..., got negative labels.")
+        if self.num_classes is None and largest >= MAX_CLASSES:
+            raise HeldoutError(f"experiment '{self.name}': the labels go up to {largest}, so the model would need "
+                               f"{largest + 1} outputs; number the classes 0, 1, ..., K-1 (K at most {MAX_CLASSES}).")
         if self.num_classes is not None:
             if largest >= self.num_classes:
                 raise HeldoutError(f"experiment '{self.name}' has {self.num_classes} classes but the data has label {largest}.")

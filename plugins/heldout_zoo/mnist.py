@@ -22,7 +22,9 @@ Model (Feldman & Zhang 2020, the demonstration): 784-512-256-10 ReLU MLP, SGD wi
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,7 +32,7 @@ import numpy as np
 
 from heldout_core import hookimpl
 from heldout_core.errors import HeldoutError
-from heldout_core.npz import load_npz
+from heldout_core.npz import default_budget, load_npz
 
 from .mlp import MLPExperiment, _option_table
 
@@ -53,27 +55,35 @@ def read_idx(path: Path) -> np.ndarray:
     """An IDX file (optionally gzipped) of unsigned bytes as a uint8 array of its declared shape.
 
     Format: two zero bytes, type code 0x08 (ubyte), number of dimensions, then each dimension as
-    a big-endian uint32, then the data in C order.
+    a big-endian uint32, then the data in C order. The header is read first and its declared size
+    checked against a budget, so a damaged (or hostile) gzip cannot make us inflate gigabytes.
     """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as exc:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise HeldoutError(f"{path} is not an IDX file (it does not start with two zero bytes).")
+            if head[2] != _UBYTE:
+                raise HeldoutError(f"{path} holds IDX type 0x{head[2]:02x}; MNIST files hold unsigned bytes (0x08).")
+            dims = handle.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                raise HeldoutError(f"{path} is truncated inside its IDX header.")
+            shape = struct.unpack(f">{head[3]}I", dims)
+            expected = math.prod(shape)
+            budget = default_budget()
+            if expected > budget:
+                raise HeldoutError(f"{path} declares shape {shape} ({expected} bytes), more than the {budget} bytes "
+                                   f"a file may take here; it is not an MNIST file.")
+            raw = handle.read(expected + 1)  # one byte more tells a file that is too long
+    except HeldoutError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
         raise HeldoutError(f"{path} cannot be read ({exc}).") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise HeldoutError(f"{path} is not an IDX file (it does not start with two zero bytes).")
-    if raw[2] != _UBYTE:
-        raise HeldoutError(f"{path} holds IDX type 0x{raw[2]:02x}; MNIST files hold unsigned bytes (0x08).")
-    n_dims = raw[3]
-    header = 4 + 4 * n_dims
-    if len(raw) < header:
-        raise HeldoutError(f"{path} is truncated inside its IDX header.")
-    shape = struct.unpack(f">{n_dims}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64))
-    if len(raw) - header != expected:
-        raise HeldoutError(f"{path} declares shape {shape} ({expected} bytes) but holds {len(raw) - header} bytes of data.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    if len(raw) != expected:
+        held = f"{len(raw)} bytes" if len(raw) <= expected else "more bytes"
+        raise HeldoutError(f"{path} declares shape {shape} ({expected} bytes) but holds {held} of data.")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:

@@ -36,6 +36,7 @@ from heldout_core.errors import HeldoutError
 IMAGE_SHAPE = (32, 32, 3)
 PIXELS = 32 * 32 * 3
 SPLITS = ("train", "test")
+_MAX_FILE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ def _read_archive(path: Path, layout: CifarLayout, split: str) -> CifarArrays:
             for member in archive:
                 name = member.name[2:] if member.name.startswith("./") else member.name
                 if name in wanted and member.isfile():
+                    if member.size > _MAX_FILE_BYTES:  # CIFAR's largest file is 154 MB
+                        raise HeldoutError(f"{path}: member {name} is {member.size} bytes; no {layout.name} file is "
+                                           f"that large, so it is not {layout.archive}.")
                     found[wanted[name]] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise HeldoutError(f"{path} is not a readable tar.gz ({exc}).") from None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heldout_core.errors import HeldoutError
+from heldout_core.npz import PickledArrayError, default_budget, read_npy_member
 
 KEYS = ("tr_filenames", "tr_labels", "tt_filenames", "tt_labels")
 
@@ -115,14 +116,13 @@ def read_index(path: str | os.PathLike) -> ImagenetIndex:
                 member = f"{key}.npy"
                 if member not in members:
                     raise HeldoutError(f"{what} has no key '{key}' (expected {', '.join(KEYS)}).")
-                with archive.open(member) as handle:
-                    try:
-                        arrays[key] = np.lib.format.read_array(handle, allow_pickle=False)
-                        continue
-                    except ValueError as exc:
-                        if "pickle" not in str(exc).lower():
-                            raise HeldoutError(f"{what}: '{key}' is not a readable array ({exc}).") from None
-                arrays[key] = _read_object_array(archive, member, what)
+                info = archive.getinfo(member)
+                if info.file_size > default_budget():
+                    raise HeldoutError(f"{what}: '{key}' is {info.file_size} bytes, more than a file may take here.")
+                try:
+                    arrays[key] = read_npy_member(archive, info, key, what)
+                except PickledArrayError:  # file names stored as an object array: read strings only
+                    arrays[key] = _read_object_array(archive, member, what)
     except FileNotFoundError:
         raise HeldoutError(f"{what} does not exist.") from None
     except (zipfile.BadZipFile, OSError) as exc:
