@@ -20,7 +20,8 @@ Optional, for many small models: set ``runs_per_batch`` and implement :meth:`Exp
 to train several runs in one program (the MLP experiments of ``heldout_zoo`` do this); override
 :meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators;
 :meth:`Experiment.check_requirements` to say which install is missing before any work starts;
-:meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``).
+:meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``);
+:meth:`Experiment.relabel` to train on changed labels (``heldout train --label-noise``).
 """
 
 from __future__ import annotations
@@ -251,6 +252,17 @@ class Experiment(abc.ABC):
         """Raise HeldoutError, naming what to install, when something this experiment needs (a
         framework, an optional package) is missing. Called before any data is loaded or any file
         written; the default needs nothing."""
+
+    def relabel(self, data: Data, labels_train: np.ndarray) -> Data:
+        """The same data with other training labels, used for training and for correctness on
+        the training set (``heldout train --label-noise``). The default handles
+        :class:`ArrayData`; experiments with other data objects override it."""
+        import dataclasses
+
+        if isinstance(data, ArrayData):
+            return dataclasses.replace(data, y_train=np.asarray(labels_train, dtype=np.int64))
+        raise HeldoutError(f"experiment '{self.name}' cannot train on changed labels (it does not implement "
+                           "Experiment.relabel), so it cannot take --label-noise.")
 
     def evaluate_split(self, model: Any, data: Data, split: str) -> np.ndarray:
         """Correctness on every example of one split (``"train"`` or ``"test"``), bool (n,).

@@ -34,7 +34,7 @@ RUN_INFO_FILE = "run.json"
 LABELS_FILE = "labels.npz"
 SETTINGS_FILE = "settings.json"
 # the settings every run of an experiment folder must share (the rest of run.json may differ)
-MATCHED_SETTINGS = ("seed", "design", "epochs", "options", "n_train", "n_test")
+MATCHED_SETTINGS = ("seed", "design", "epochs", "options", "n_train", "n_test", "label_noise")
 CHECKPOINTS = "checkpoints"
 # a checkpoint being written goes to <run>/.checkpoints-partial-<random>/, renamed when complete
 PARTIAL_CHECKPOINTS_PREFIX = ".checkpoints-partial-"
@@ -107,7 +107,9 @@ def _check_run_info(info: dict, what: str) -> None:
         "heldout_version": lambda v, f: schema.string(v, f, what, optional=True),
         "seed": lambda v, f: schema.integer(v, f, what, minimum=0),
         "design": lambda v, f: schema.string(v, f, what, choices=params.SUBSET_DESIGNS),
-        "epochs": lambda v, f: schema.integer(v, f, what, minimum=1),
+        "epochs": lambda v, f: v is None or schema.integer(v, f, what, minimum=1),
+        "epochs_trained": lambda v, f: schema.integer(v, f, what, minimum=0),
+        "label_noise": lambda v, f: v is None or schema.plain_mapping(v, f, what),
         "n_train": lambda v, f: schema.integer(v, f, what, minimum=1),
         "n_test": lambda v, f: schema.integer(v, f, what, minimum=0),
         "options": lambda v, f: schema.plain_mapping(v, f, what),
@@ -137,9 +139,6 @@ def read_settings(experiment_folder: str | os.PathLike) -> dict[str, Any] | None
         _check_run_info(settings, what)
     except (OSError, UnicodeDecodeError) as exc:
         raise HeldoutError(f"{what} cannot be read ({exc}).") from None
-    missing = [key for key in MATCHED_SETTINGS if key not in settings]
-    if missing:
-        raise HeldoutError(f"{what} lacks the setting '{missing[0]}'.")
     return settings
 
 

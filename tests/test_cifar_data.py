@@ -171,3 +171,16 @@ def test_training_pipeline_shuffles_crops_flips_reproducibly(cifar10_files):
 def test_arrays_dataclass_round_trip():
     arrays = CifarArrays(np.zeros((2, 32, 32, 3), np.uint8), np.array([1, 2]), np.array([5, 9]))
     assert len(arrays) == 2 and arrays.subset([9]).labels.tolist() == [2]
+
+
+def test_cifar_experiment_relabels_by_example_id(cifar10_files):
+    from heldout_zoo.cifar.experiment import Cifar10Inception
+
+    exp = Cifar10Inception()
+    data = exp.load_data(cifar10_files[0])
+    labels = (data.labels_train + 1) % 10
+    noisy = exp.relabel(data, labels)
+    np.testing.assert_array_equal(noisy.labels_train, labels)
+    np.testing.assert_array_equal(noisy.test.labels, data.test.labels)        # test labels untouched
+    part = noisy.train.subset([3, 0])
+    np.testing.assert_array_equal(part.labels, labels[[3, 0]])

@@ -176,6 +176,20 @@ def test_training_preprocessing_and_subset_filter(tree, tmp_path):
         records.record_files(out, "test")
 
 
+def test_labels_by_example_id_replace_the_records_labels(tree, tmp_path):
+    root, index_path, raw = tree
+    out = tmp_path / "records"
+    build_records(root, index_path, out, splits=("train",), shards={"train": 2})
+    files = records.record_files(out, "train")
+    plain = list(records.imagenet_dataset(files, 4, training=False).as_numpy_iterator())
+    ids = np.concatenate([b["index"] for b in plain])
+    original = np.concatenate([b["label"] for b in plain])
+    noisy = (np.arange(ids.max() + 1) * 7 + 3) % 1000
+    batches = list(records.imagenet_dataset(files, 4, training=False, labels=noisy).as_numpy_iterator())
+    np.testing.assert_array_equal(np.concatenate([b["label"] for b in batches]), noisy[ids])
+    assert not np.array_equal(noisy[ids], original)
+
+
 def test_jpeg_header_reads_size_and_components():
     data = tf.io.encode_jpeg(np.zeros((17, 23, 3), np.uint8)).numpy()
     assert jpeg_header(data) == (17, 23, 3)

@@ -382,3 +382,35 @@ def test_a_run_locked_by_another_job_is_left_to_it(tmp_path):
     # once the other job is gone, the run is trained and its leftovers cleared
     assert train(Centroids(), tmp_path, runs=3).trained == {0.7: 1}
     assert sorted(p.name for p in folder.iterdir()) == ["aux_arrays.npz", "checkpoints", "run.json"]
+
+
+def test_label_noise_flips_training_labels_deterministically(tmp_path):
+    exp = Centroids()
+    train(exp, tmp_path, runs=4, label_noise=0.2, noise_seed=3)
+    with np.load(tmp_path / "centroids" / "labels.npz") as f:
+        labels, flipped, clean = f["labels_train"], f["noisy_idx"], f["clean_labels_train"]
+    assert len(flipped) == 12 and np.array_equal(clean, np.arange(60) % 3)
+    assert np.array_equal(np.flatnonzero(labels != clean), flipped)      # exactly those, each to another class
+    # the runs trained on, and were scored against, the flipped labels
+    data = exp.relabel(exp.load_data(None), labels)
+    run = read_aux_arrays(run_dir(tmp_path, "centroids", 0.7, 0) / "aux_arrays.npz")
+    model = exp.restore_checkpoint(None, run_dir(tmp_path, "centroids", 0.7, 0) / "checkpoints" / "ckpt-2")
+    assert np.array_equal(run.correct_train, exp.evaluate(model, data)[0])
+    info = json.loads((run_dir(tmp_path, "centroids", 0.7, 0) / "run.json").read_text())
+    assert info["label_noise"] == {"fraction": 0.2, "seed": 3}
+    # the same noise adds runs; other noise does not
+    assert train(Centroids(), tmp_path, runs=5, label_noise=0.2, noise_seed=3).trained == {0.7: 1}
+    with pytest.raises(HeldoutError, match="labels.npz records different 'labels_train'"):
+        train(Centroids(), tmp_path, runs=6, label_noise=0.2, noise_seed=4)
+
+
+def test_label_noise_needs_an_experiment_that_can_relabel(tmp_path):
+    class Opaque(Centroids):
+        def load_data(self, data_path):
+            data = super().load_data(data_path)
+            return types.SimpleNamespace(n_train=data.n_train, n_test=data.n_test, labels_train=data.y_train,
+                                         labels_test=data.y_test)
+
+    with pytest.raises(HeldoutError, match="cannot train on changed labels"):
+        train(Opaque(), tmp_path, label_noise=0.1)
+    assert not (tmp_path / "centroids").exists()

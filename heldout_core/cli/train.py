@@ -25,6 +25,10 @@ def add_command(subparsers) -> None:
     train.add_argument("--design", choices=("random", "balanced"), default="random",
                        help="random: independent fixed-size subsets (as in the papers); balanced: every "
                             "example held out equally often per block of runs")
+    train.add_argument("--label-noise", type=float, default=0.0, metavar="FRACTION",
+                       help="flip this fraction of the training labels to another class (recorded in labels.npz), "
+                            "to check that memorization finds them")
+    train.add_argument("--noise-seed", type=int, default=0, help="seed of --label-noise (default 0)")
     train.add_argument("--sequential", action="store_true",
                        help="train one model at a time (Keras) instead of batches of models")
     train.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
@@ -43,7 +47,8 @@ def run_train(args: argparse.Namespace) -> int:
         ratios=args.ratios or list(experiment.default_ratios),
         runs=experiment.default_runs if args.runs is None else args.runs,
         seed=args.seed, epochs=args.epochs, design=args.design, data_path=args.data,
-        sequential=args.sequential, show_progress=not args.quiet,
+        sequential=args.sequential, label_noise=args.label_noise, noise_seed=args.noise_seed,
+        show_progress=not args.quiet,
     )
     ratios = ", ".join(f"{r:g}: {summary.trained[r]} trained, {summary.skipped[r]} already there" for r in summary.trained)
     print(f"{summary.experiment} -> {summary.out / summary.experiment} ({ratios}; {summary.seconds:.1f} s, {summary.trainer})")

@@ -46,6 +46,7 @@ from ..progress import Progress
 from ..records import Run
 from ..version import __version__
 from . import subsets as designs
+from .label_noise import flip_labels, noise_extras
 
 # settings that must agree between a finished run and the job that would skip it
 
@@ -82,12 +83,26 @@ def _check_data(data: Data, experiment: Experiment) -> None:
             raise HeldoutError(f"experiment '{name}': {attr} must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}.")
 
 
-def _write_labels(data: Data, folder: Path) -> None:
-    """Write ``labels.npz`` once (exclusively: of two jobs started together one writes it); every
-    later job checks that its data and options give the same labels."""
+def _with_label_noise(experiment: Experiment, data: Data, fraction: float, seed: int) -> tuple[Data, dict]:
+    """The data with ``fraction`` of its training labels flipped, and what labels.npz records of it."""
+    if "noisy_idx" in dict(getattr(data, "extras", None) or {}):
+        raise ParameterError("label_noise", "{parameter} cannot add noise to labels the experiment has already "
+                                            "flipped (its own label_noise option); use one of the two.")
+    clean = np.asarray(data.labels_train, dtype=np.int64)
+    k = experiment.num_classes or int(max(clean.max(initial=0), np.max(data.labels_test, initial=0))) + 1
+    noisy, flipped = flip_labels(clean, fraction, max(k, 2), seed)
+    relabelled = experiment.relabel(data, noisy)
+    if not np.array_equal(np.asarray(relabelled.labels_train), noisy):
+        raise HeldoutError(f"experiment '{experiment.name}': relabel did not give the data the labels it was handed.")
+    return relabelled, noise_extras(clean, flipped)
+
+
+def _write_labels(data: Data, folder: Path, extras: dict) -> None:
+    """Write ``labels.npz`` (the labels and ``extras``) once, exclusively: of two jobs started
+    together one writes it; every later job checks that its data and options give the same."""
     arrays = {"labels_train": np.asarray(data.labels_train, dtype=np.int64),
               "labels_test": np.asarray(data.labels_test, dtype=np.int64)}
-    for key, value in dict(getattr(data, "extras", None) or {}).items():
+    for key, value in extras.items():
         arrays[key] = np.asarray(value)
     path = folder / LABELS_FILE
     if not path.exists():
@@ -228,6 +243,8 @@ def train_runs(
     design: str = "random",
     data_path: str | Path | None = None,
     sequential: bool = False,
+    label_noise: float = 0.0,
+    noise_seed: int = 0,
     data: Data | None = None,
     stream: TextIO | None = None,
     show_progress: bool = True,
@@ -247,6 +264,9 @@ def train_runs(
         design: ``"random"`` or ``"balanced"`` (see :mod:`heldout_core.training.subsets`).
         data_path: passed to ``experiment.load_data``.
         sequential: train one model at a time even when the experiment can batch runs.
+        label_noise, noise_seed: flip this fraction of the training labels to another class,
+            chosen by ``noise_seed`` (see :mod:`heldout_core.training.label_noise`); the runs
+            train on the flipped labels, and ``labels.npz`` records which were flipped.
         data: already loaded data (skips ``load_data``).
         stream, show_progress: where progress lines go (stderr), and whether to print them.
 
@@ -269,20 +289,27 @@ def train_runs(
     experiment.check_requirements()
     started = clock()
     out = Path(out)
+    label_noise = params.number(label_noise, "label_noise", low=0.0, high=1.0, open_high=True)
+    noise_seed = params.seed(noise_seed, "noise_seed")
     data = experiment.load_data(Path(data_path) if data_path is not None else None) if data is None else data
     _check_data(data, experiment)
+    recorded = dict(getattr(data, "extras", None) or {})
+    if label_noise > 0:
+        data, noise = _with_label_noise(experiment, data, label_noise, noise_seed)
+        recorded.update(noise)
     for r in ratios:
         designs.subset_size(data.n_train, r)
     name = experiment.name
     (out / name).mkdir(parents=True, exist_ok=True)
     remove_leftovers(find_leftovers(out / name))  # what killed jobs left (never what a running job holds)
-    _write_labels(data, out / name)
+    _write_labels(data, out / name, recorded)
 
     base_info = {
         "format": "heldout-run", "experiment": name, "plugin": getattr(experiment, "plugin", None),
         "plugin_version": getattr(experiment, "plugin_version", None),
         "heldout_version": __version__, "seed": int(seed), "design": design, "epochs": epochs,
         "n_train": int(data.n_train), "n_test": int(data.n_test), **experiment.describe(),
+        "label_noise": {"fraction": label_noise, "seed": noise_seed} if label_noise > 0 else None,
     }
     base_info.setdefault("options", {})
     batched = experiment.runs_per_batch > 0 and not sequential

@@ -23,7 +23,6 @@ TensorFlow is imported by the methods that need it (see :mod:`heldout_zoo.tf_mlp
 from __future__ import annotations
 
 import abc
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from heldout_core.errors import HeldoutError
 from heldout_core.experiment import ArrayData, Experiment, Option, boolean, int_list
+from heldout_core.training.label_noise import flip_labels, noise_extras
 
 from .frameworks import NeedsPackages
 from .tf_devices import OneWorkerPerGPU, wants_bfloat16
@@ -38,23 +38,6 @@ from .tf_devices import OneWorkerPerGPU, wants_bfloat16
 
 # classes an MLP's output layer may have when they come from the data (ImageNet has 1,000)
 MAX_CLASSES = 100_000
-
-
-def flip_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Replace ``round(fraction * n)`` labels by a different class, uniformly at random.
-
-    Returns:
-        noisy labels int64 (n,), and the flipped ids int64 (ascending).
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    n = len(labels)
-    count = math.floor(fraction * n + 0.5)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
-    flipped = np.sort(rng.choice(n, size=count, replace=False)).astype(np.int64)
-    noisy = labels.copy()
-    # adding 1..K-1 modulo K always lands on another class, each equally likely
-    noisy[flipped] = (labels[flipped] + rng.integers(1, num_classes, size=count)) % num_classes
-    return noisy, flipped
 
 
 def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: float = 0.1,
@@ -100,7 +83,7 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
         extras: dict[str, np.ndarray] = {}
         if self.config["label_noise"] > 0:
             noisy, flipped = flip_labels(y_train, self.config["label_noise"], k, self.config["noise_seed"])
-            extras = {"noisy_idx": flipped, "clean_labels_train": y_train}
+            extras = noise_extras(y_train, flipped)
             y_train = noisy
         return ArrayData(np.asarray(x_train, dtype=np.float32), y_train, np.asarray(x_test, dtype=np.float32), y_test, extras)
 

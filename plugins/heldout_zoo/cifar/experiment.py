@@ -15,6 +15,7 @@ and flips. Training, evaluation and checkpoints in the release's format come fro
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -66,6 +67,11 @@ class CifarInception(SonnetExperiment):
         if data_path is None:
             raise HeldoutError(f"experiment '{self.name}' needs --data: {self.data_help}.")
         return CifarData(load_cifar(self.variant, data_path, "train"), load_cifar(self.variant, data_path, "test"))
+
+    def relabel(self, data: CifarData, labels_train: np.ndarray) -> CifarData:
+        """The data with other training labels (given by example id)."""
+        train = dataclasses.replace(data.train, labels=np.asarray(labels_train, dtype=np.int64)[data.train.ids])
+        return dataclasses.replace(data, train=train)
 
     def new_network(self):
         from .model import SmallInception

@@ -13,6 +13,7 @@ defaults are meant for accelerators, not for this machine's tests.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -34,12 +35,15 @@ class ImagenetData:
     Attributes:
         train_files, test_files: TFRecord paths; test is the ImageNet validation set.
         labels_train: int64 (n_train,), labels_test: int64 (n_test,), classes 0..999.
+        relabelled: True when ``labels_train`` differ from the records' (label noise): the
+            training pipelines then take labels from ``labels_train`` by example id.
     """
 
     train_files: tuple[str, ...]
     test_files: tuple[str, ...]
     labels_train: np.ndarray
     labels_test: np.ndarray
+    relabelled: bool = False
 
     @property
     def n_train(self) -> int:
@@ -73,6 +77,9 @@ class ImagenetResnet50(SonnetExperiment):
         return ImagenetData(tuple(record_files(folder, "train")), tuple(record_files(folder, "test")),
                             index.train_labels, index.test_labels)
 
+    def relabel(self, data: ImagenetData, labels_train: np.ndarray) -> ImagenetData:
+        return dataclasses.replace(data, labels_train=np.asarray(labels_train, dtype=np.int64), relabelled=True)
+
     def new_network(self):
         from .model import resnet50
 
@@ -81,14 +88,17 @@ class ImagenetResnet50(SonnetExperiment):
     def training_batches(self, data: ImagenetData, subset_idx: np.ndarray):
         from .records import imagenet_dataset
 
+        labels = data.labels_train if data.relabelled else None
         return lambda seed: imagenet_dataset(data.train_files, self.config["batch_size"], training=True, seed=seed,
-                                             subset_ids=subset_idx)
+                                             subset_ids=subset_idx, labels=labels)
 
     def evaluation_batches(self, data: ImagenetData, split: str):
         from .records import imagenet_dataset
 
-        files, n = (data.train_files, data.n_train) if split == "train" else (data.test_files, data.n_test)
-        return imagenet_dataset(files, self.config["eval_batch_size"], training=False), n
+        if split == "train":
+            labels = data.labels_train if data.relabelled else None
+            return imagenet_dataset(data.train_files, self.config["eval_batch_size"], training=False, labels=labels), data.n_train
+        return imagenet_dataset(data.test_files, self.config["eval_batch_size"], training=False), data.n_test
 
 
 @hookimpl

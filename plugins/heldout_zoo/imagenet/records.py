@@ -108,7 +108,7 @@ def record_files(source: str | os.PathLike | Sequence, split: str) -> list[str]:
 
 
 def imagenet_dataset(files: Sequence[str], batch_size: int, *, training: bool, seed: int = 0,
-                     subset_ids=None, image_size: int = IMAGE_SIZE):
+                     subset_ids=None, labels=None, image_size: int = IMAGE_SIZE):
     """Batches ``{"image": float32 (b, 224, 224, 3) normalized, "label": int64 (b,), "index": int64 (b,)}``.
 
     Args:
@@ -118,6 +118,7 @@ def imagenet_dataset(files: Sequence[str], batch_size: int, *, training: bool, s
         seed: all training randomness derives from it.
         subset_ids: keep only examples whose ``index`` is in this set (e.g. a run's
             ``subsample_idx``).
+        labels: int64 (n,) labels by example id that replace the records' own (label noise).
     """
     files = list(files)
     if training:
@@ -127,6 +128,9 @@ def imagenet_dataset(files: Sequence[str], batch_size: int, *, training: bool, s
     else:
         data = tf.data.TFRecordDataset(files)
     data = data.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE)
+    if labels is not None:
+        table = tf.constant(np.asarray(labels, dtype=np.int64))
+        data = data.map(lambda ex: dict(ex, label=tf.gather(table, ex["index"])), num_parallel_calls=tf.data.AUTOTUNE)
     if subset_ids is not None:
         subset_ids = np.asarray(subset_ids, dtype=np.int64)
         keep = np.zeros(int(subset_ids.max()) + 1 if len(subset_ids) else 1, dtype=bool)
