@@ -78,11 +78,18 @@ class FitDiagnostics:
         """The warning to show when the models do not fit (None when they do)."""
         if self.fits:
             return None
-        unfit = int((self.fit_rate < 0.5).sum())
+        unfit = ""
+        if len(self.fit_rate):
+            count = int((self.fit_rate < 0.5).sum())
+            unfit = f"; {count} training examples are fitted by fewer than half the runs that train on them"
         return (f"the models fit only {self.mean_train_accuracy:.2%} of their training subsets on average "
-                f"(below {self.threshold:.0%}; {unfit} training examples are fitted by fewer than half the runs "
-                f"that train on them), so memorization and influence are biased low and may not separate "
-                f"memorized examples from the rest; to fix it, {HOW_TO_FIT}.")
+                f"(below {self.threshold:.0%}{unfit}), so memorization and influence are biased low and may not "
+                f"separate memorized examples from the rest; to fix it, {HOW_TO_FIT}.")
+
+    def as_dict(self) -> dict:
+        """The summary numbers, for the outputs' metadata (``estimate.json``)."""
+        return {"mean_train_accuracy": self.mean_train_accuracy, "lowest_train_accuracy": self.lowest_train_accuracy,
+                "threshold": self.threshold, "fits": self.fits, "n_runs": int(len(self.train_accuracy))}
 
 
 def fit_diagnostics(runs: RunSet, *, threshold: float = DEFAULT_FIT_THRESHOLD) -> FitDiagnostics:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .aux_arrays import read_aux_arrays
+from .diagnostics import DEFAULT_FIT_THRESHOLD, FitDiagnostics, fit_diagnostics
 from .errors import HeldoutError
 from .layout import MATCHED_SETTINGS, find_unfinished_runs, read_run_info, read_settings, settings_conflict
 from .leftovers import Leftover, find_leftovers
@@ -57,14 +58,17 @@ class Survey:
     problems: list[str] = field(default_factory=list)
     unfinished: list[Path] = field(default_factory=list)
     leftovers: list[Leftover] = field(default_factory=list)
+    fit: dict[str | None, FitDiagnostics] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | None = None) -> Survey:
-    """Read every record file under ``path`` and report groups and problems.
+def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | None = None,
+           fit_threshold: float = DEFAULT_FIT_THRESHOLD) -> Survey:
+    """Read every record file under ``path`` and report groups, problems and how well the models
+    of each experiment fit their subsets (:func:`~heldout_core.diagnostics.fit_diagnostics`).
 
     Raises HeldoutError only when ``path`` holds no records at all (or does not exist); every
     problem with a file is collected in :attr:`Survey.problems` instead.
@@ -109,11 +113,14 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
             runs = builder.build()
             sets.append(runs)
             report.groups += [_group(runs.by_ratio(r), "release layout", None) for r in runs.ratios]
+        joined = sets[0] if len(sets) == 1 else None
         if len(sets) > 1:
             try:  # the checks load_runs makes when it joins the parts
-                RunSet.concat(sets)
+                joined = RunSet.concat(sets)
             except HeldoutError as exc:
                 report.problems.append(f"{experiment or '(unnamed)'}: {exc}")
+        if joined is not None:
+            report.fit[experiment] = fit_diagnostics(joined, threshold=fit_threshold)
         report.problems += _mixed_settings(aux)
     report.groups.sort(key=lambda g: (str(g.experiment), g.subset_ratio, g.source))
     report.unfinished = find_unfinished_runs(path)

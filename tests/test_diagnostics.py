@@ -48,3 +48,34 @@ def test_underfitting_records_warn_and_fitting_ones_do_not():
     assert good.summary().startswith("models fit 100.00% of their training subsets (lowest run 100.0%)")
     # the threshold is the caller's to set
     assert fit_diagnostics(RunSet.from_arrays(mask, correct, subset_ratio=0.7), threshold=0.8).fits
+
+
+def _estimate(tmp_path, name, mask, correct, capsys):
+    import json
+
+    from heldout_core import write_store
+    from heldout_core.cli import main
+
+    rng = np.random.default_rng(9)
+    runs = RunSet.from_arrays(mask, correct, rng.random((len(mask), 7)) < 0.6, subset_ratio=0.7, experiment=name)
+    write_store(runs, tmp_path / name)
+    assert main(["estimate", str(tmp_path / name), "--out", str(tmp_path / f"{name}-out")]) == 0
+    captured = capsys.readouterr()
+    meta = json.loads((tmp_path / f"{name}-out" / "estimate.json").read_text())
+    with np.load(tmp_path / f"{name}-out" / "fit_diagnostics.npz") as f:
+        stored = f["warnings"].tolist()
+    return captured, meta, stored
+
+
+def test_estimate_warns_on_underfitting_records_and_not_on_fitting_ones(tmp_path, capsys):
+    mask, correct, _ = random_records(5, 120, 80, 1, p_in=0.93, p_out=0.5)
+    captured, meta, stored = _estimate(tmp_path, "under", mask, correct, capsys)
+    warnings = [line for line in captured.err.splitlines() if line.startswith("heldout: warning: ")]
+    assert len(warnings) == 1 and "the models fit only 93" in warnings[0] and "biased low" in warnings[0]
+    assert "models fit 93" in captured.out
+    assert meta["fit"]["fits"] is False and meta["warnings"] == [warnings[0].removeprefix("heldout: warning: ")]
+    assert stored == meta["warnings"]
+    captured, meta, stored = _estimate(tmp_path, "fitting", mask, correct | mask, capsys)
+    assert "heldout: warning" not in captured.err and "models fit 100.00% of their training subsets" in captured.out
+    assert meta["fit"]["fits"] is True and meta["warnings"] == [] and stored == []
+    assert meta["reliability"]["n_runs"] == [60, 60]

@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
+import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -23,7 +26,8 @@ from .flags import set_command
 
 STAGING_JOB = "estimate"  # the staging folder: OUT/.heldout-estimate-<random>/
 OUTPUT_FILES = ("memorization.npz", "memorization.csv", "influence_topk.npz", "cscore.npz",
-                "high_infl_pairs.npz", "influence_full.npy", "influence_full.ci_low.npy", "influence_full.ci_high.npy")
+                "high_infl_pairs.npz", "influence_full.npy", "influence_full.ci_low.npy", "influence_full.ci_high.npy",
+                "fit_diagnostics.npz", "estimate.json")
 
 
 def add_command(subparsers) -> None:
@@ -49,6 +53,10 @@ def add_command(subparsers) -> None:
                      help=".npz with tr_labels and tt_labels (or labels_train/labels_test) for high-influence pairs")
     est.add_argument("--infl-threshold", type=float, default=0.15, help="high-influence pairs: influence at least (0.15)")
     est.add_argument("--mem-threshold", type=float, default=0.25, help="high-influence pairs: memorization at least (0.25)")
+    est.add_argument("--fit-threshold", type=float, default=0.99,
+                     help="warn when the models fit less than this fraction of their subsets on average (default 0.99)")
+    est.add_argument("--no-reliability", action="store_true",
+                     help="skip the split-half reliability (memorization and influence on two halves of the runs)")
     est.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
     set_command(est, run_estimate)
 
@@ -62,6 +70,7 @@ def check_flags(args: argparse.Namespace) -> None:
     params.integer(args.top_k, "top_k", minimum=1)
     params.influence_threshold(args.infl_threshold, "infl_threshold")
     params.influence_threshold(args.mem_threshold, "mem_threshold")
+    params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
     if args.out.exists() and not args.out.is_dir():
         raise HeldoutError(f"--out {args.out} exists and is not a folder.")
     if args.out.is_dir() and not args.overwrite:
@@ -71,7 +80,10 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    from ..atomic import publish_files, save_npz_atomic, staged_folder
+    from ..atomic import atomic_write, publish_files, save_npz_atomic, staged_folder
+    from ..diagnostics import fit_diagnostics
+    from ..reliability import split_half_reliability
+    from ..version import __version__
     from ..estimators import (consistency, dense_output_paths, high_influence_pairs, influence_matrix, influence_topk,
                               memorization)
     from ..leftovers import remove_stale_staging
@@ -108,6 +120,11 @@ def run_estimate(args: argparse.Namespace) -> int:
     print(f"{runs!r}; memorization and influence at ratio {ratio:g} ({one.n_runs} runs)")
     large = one.n_runs * one.n_train * max(one.n_test, 1) > 10**10
     steps = Progress(5, "estimating", unit="steps", log_every=5.0, stream=None if large else io.StringIO())
+    fit = fit_diagnostics(one, threshold=args.fit_threshold)
+    print(fit.summary())
+    warnings_ = [fit.warning()] if fit.warning() else []
+    for warning in warnings_:
+        print(f"heldout: warning: {warning}", file=sys.stderr)
     remove_stale_staging(args.out, STAGING_JOB)
     # Everything is written into a locked staging folder and moved into --out at the end, so a
     # failure (or a kill) at any step leaves --out as it was.
@@ -160,17 +177,51 @@ def run_estimate(args: argparse.Namespace) -> int:
         steps.update()
         steps.close()
 
+        save("fit_diagnostics.npz", train_accuracy=fit.train_accuracy, heldout_accuracy=fit.heldout_accuracy,
+             test_accuracy=fit.test_accuracy, run_id=fit.run_id, subset_ratio=fit.subset_ratio, fit_rate=fit.fit_rate,
+             n_in=fit.n_in, threshold=fit.threshold, warnings=np.array(warnings_, dtype=str))
+        reliability = None
+        if not args.no_reliability and one.n_runs >= 4:
+            reliability = split_half_reliability(runs, ratio=ratio, top_k=min(args.top_k, one.n_train))
+        metadata = {
+            "format": "heldout-estimate", "heldout_version": __version__, "records": str(Path(args.path).resolve()),
+            "experiment": runs.experiment, "ratio": ratio, "n_runs": one.n_runs, "ratios": cs.ratios.tolist(),
+            "n_train": one.n_train, "n_test": one.n_test, "options": options, "top_k": args.top_k,
+            "fit": fit.as_dict(), "warnings": warnings_,
+            "reliability": reliability.as_dict() if reliability is not None else None,
+            "files": sorted(files + ["estimate.json"]),
+        }
+        with atomic_write(stage / "estimate.json", "w") as handle:
+            json.dump(_json_safe(metadata), handle, indent=1, allow_nan=False)
+        files.append("estimate.json")
+
         if args.overwrite:  # only now: a failed run keeps the old results
             for name in OUTPUT_FILES:
                 (args.out / name).unlink(missing_ok=True)
         publish_files(stage, args.out, files)
 
     _print_summary(mem, cs, pairs, args)
+    if reliability is not None:
+        print(reliability.summary())
     shown = [f for f in files if not f.startswith("influence_full.")]
     if args.full_influence and one.n_test:
         shown.append("influence_full.npy (+ .ci_low.npy, .ci_high.npy)")
     print(f"wrote {', '.join(shown)} to {args.out}")
     return 0
+
+
+def _json_safe(value):
+    """``value`` with numpy scalars as Python ones and NaN or infinite floats as None (null):
+    NaN is not valid JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _write_memorization_csv(path: Path, mem) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .flags import parse_options, set_command
@@ -33,14 +34,18 @@ def add_command(subparsers) -> None:
                        help="train one model at a time (Keras) instead of batches of models")
     train.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
                        help="experiment option, e.g. -o label_noise=0.05 (see `heldout plugins -v`)")
+    train.add_argument("--fit-threshold", type=float, default=0.99,
+                       help="warn when the models fit less than this fraction of their subsets on average (default 0.99)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     set_command(train, run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from .. import params
     from ..plugins import get_registry
     from ..training.driver import train_runs
 
+    threshold = params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
     experiment = get_registry().create(args.experiment, **parse_options(args.option))
     summary = train_runs(
         experiment, args.out,
@@ -52,4 +57,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
     ratios = ", ".join(f"{r:g}: {summary.trained[r]} trained, {summary.skipped[r]} already there" for r in summary.trained)
     print(f"{summary.experiment} -> {summary.out / summary.experiment} ({ratios}; {summary.seconds:.1f} s, {summary.trainer})")
+    fit = summary.fit(threshold)
+    if fit is not None:
+        print(f"fit of the {len(fit.train_accuracy)} models trained now: {fit.summary()}")
+        if fit.warning():
+            print(f"heldout: warning: {fit.warning()}", file=sys.stderr)
     return 0

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import locks, params
 from ..atomic import TEMP_SUFFIX, atomic_write, publish_folder, save_npz_atomic
+from ..diagnostics import DEFAULT_FIT_THRESHOLD, FitDiagnostics
 from ..aux_arrays import write_aux_arrays
 from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
@@ -66,10 +67,20 @@ class TrainSummary:
     skipped: dict[float, int] = field(default_factory=dict)
     seconds: float = 0.0
     trainer: str = "sequential"
+    # per run trained by this job: (run id, ratio, accuracy on its subset, held out, on the test set)
+    accuracies: list[tuple[int, float, float, float, float]] = field(default_factory=list)
 
     @property
     def n_trained(self) -> int:
         return sum(self.trained.values())
+
+    def fit(self, threshold: float = DEFAULT_FIT_THRESHOLD) -> FitDiagnostics | None:
+        """How well this job's models fit their subsets (None when it trained none)."""
+        if not self.accuracies:
+            return None
+        run_id, ratio, train, heldout, test = (np.array(col) for col in zip(*sorted(self.accuracies)))
+        return FitDiagnostics(train, heldout, test, run_id.astype(np.int64), ratio, np.zeros(0), np.zeros(0, np.int64),
+                              threshold)
 
 
 def _check_data(data: Data, experiment: Experiment) -> None:
@@ -186,8 +197,10 @@ class _Job:
 class _Writer:
     """Evaluates a trained model and writes its run folder (checkpoint, run.json, aux last)."""
 
-    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int):
+    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int,
+                 accuracies: list):
         self.experiment, self.data, self.out, self.base_info, self.epochs = experiment, data, out, base_info, epochs
+        self.accuracies = accuracies  # list.append is atomic, so device threads may share it
 
     def finish(self, model: Any, ratio: float, run_id: int, subset_idx: np.ndarray, trainer: str) -> None:
         name = self.experiment.name
@@ -210,6 +223,10 @@ class _Writer:
         # 3. aux_arrays.npz, last: its presence marks the run finished
         mask = np.zeros(self.data.n_train, dtype=bool)
         mask[subset_idx] = True
+        with np.errstate(invalid="ignore"):
+            self.accuracies.append((int(run_id), float(ratio), float(correct_train[mask].mean()),
+                                    float(correct_train[~mask].mean()) if (~mask).any() else float("nan"),
+                                    float(correct_test.mean()) if len(correct_test) else float("nan")))
         write_aux_arrays(Run(train_mask=mask, correct_train=correct_train, correct_test=correct_test,
                              subset_ratio=ratio, run_id=int(run_id), seed=int(self.base_info["seed"])), folder)
 
@@ -334,7 +351,7 @@ def train_runs(
     if show_progress and skipped:
         print(f"{name}: {skipped} finished runs found in {out / name}, {total} to train.", file=stream)
     progress = Progress(total, f"{name} ({summary.trainer})", stream=stream, clock=clock) if show_progress and total else None
-    writer = _Writer(experiment, data, out, base_info, epochs)
+    writer = _Writer(experiment, data, out, base_info, epochs, summary.accuracies)
     lock = threading.Lock()
 
     run_locks = _RunLocks()

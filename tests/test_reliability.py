@@ -1,0 +1,74 @@
+"""Split-half reliability against simulation with known truth and against the formula."""
+
+import numpy as np
+import pytest
+
+from heldout_core import HeldoutError, RunSet
+from heldout_core.reliability import spearman_brown, split_half_reliability, split_halves
+
+from test_coverage import simulate
+
+
+def test_spearman_brown_is_the_doubled_length_formula():
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(0.0) == 0.0 and spearman_brown(1.0) == 1.0
+    assert np.isnan(spearman_brown(float("nan")))
+
+
+def test_halves_are_disjoint_alternate_by_run_id_within_each_ratio():
+    rng = np.random.default_rng(0)
+    mask = rng.random((10, 8)) < 0.5
+    runs = RunSet.from_arrays(mask, mask, subset_ratio=[0.3] * 4 + [0.7] * 6, run_id=[9, 1, 5, 3, 0, 2, 4, 6, 8, 10])
+    a, b = split_halves(runs)
+    assert set(a) & set(b) == set() and sorted(np.r_[a, b].tolist()) == list(range(10))
+    assert runs.run_id[a].tolist() == [1, 5, 0, 4, 8] and runs.run_id[b].tolist() == [3, 9, 2, 6, 10]
+
+
+def _records(n_runs, n=3000, seed=1, runs_seed=2):
+    """Runs of examples with true memorization spread over [0, 0.4]; ``seed`` fixes the truth,
+    ``runs_seed`` the draw of the runs."""
+    rng = np.random.default_rng(seed)
+    p_out = rng.uniform(0.2, 0.9, n)
+    p_in = np.clip(p_out + rng.uniform(0.0, 0.4, n), 0, 1)
+    mask, correct = simulate(p_in, p_out, n_runs, 0.7, seed=runs_seed)
+    correct_test = rng.random((n_runs, 40)) < 0.7
+    return RunSet.from_arrays(mask, correct, correct_test, subset_ratio=0.7), p_in - p_out
+
+
+def test_reliability_grows_with_runs_and_the_projection_predicts_the_full_set():
+    small, truth = _records(100)
+    large, _ = _records(400)
+    r_small = split_half_reliability(small)
+    r_large = split_half_reliability(large)
+    assert r_small.n_runs == (50, 50)
+    assert 0 < r_small.memorization < r_large.memorization < 1
+    # Spearman-Brown: the projected reliability of 100 runs is what two independent sets of
+    # 100 runs agree on, measured here directly
+    other, _ = _records(100, runs_seed=12)     # the same examples, other runs
+    from heldout_core.estimators import memorization
+    from scipy.stats import spearmanr
+
+    direct = spearmanr(memorization(small).estimate, memorization(other).estimate).statistic
+    assert r_small.memorization_full == pytest.approx(direct, abs=0.06)
+    assert r_small.influence_chance == pytest.approx(10 / 3000)
+    assert 0 <= r_small.influence_overlap <= 1
+    assert "split-half reliability (50 + 50 runs): memorization rank correlation" in r_small.summary()
+
+
+def test_pure_noise_has_no_reliability():
+    rng = np.random.default_rng(3)
+    mask = rng.random((200, 2000)) < 0.7
+    correct = rng.random((200, 2000)) < 0.8          # correctness unrelated to membership
+    r = split_half_reliability(RunSet.from_arrays(mask, correct, subset_ratio=0.7))
+    assert abs(r.memorization) < 0.08 and r.influence_overlap is None
+
+
+def test_too_few_runs_and_several_ratios_need_a_choice():
+    runs, _ = _records(3, n=50)
+    with pytest.raises(HeldoutError, match="needs at least 4 runs at ratio 0.7, got 3"):
+        split_half_reliability(runs)
+    two = RunSet.concat([_records(8, n=50)[0], RunSet.from_arrays(*simulate(np.ones(50) * .9, np.ones(50) * .5, 8, 0.5, 2),
+                                                                  np.zeros((8, 40), bool), subset_ratio=0.5)])
+    with pytest.raises(HeldoutError, match="several subset ratios"):
+        split_half_reliability(two)
+    assert split_half_reliability(two, ratio=0.5).n_runs == (4, 4)
