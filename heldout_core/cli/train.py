@@ -34,6 +34,9 @@ def add_command(subparsers) -> None:
                        help="train one model at a time (Keras) instead of batches of models")
     train.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
                        help="experiment option, e.g. -o label_noise=0.05 (see `heldout plugins -v`)")
+    train.add_argument("--until-width", type=float, metavar="W",
+                       help="train in rounds until the median 95%% interval width of memorization is at most W "
+                            "(each round's size comes from `heldout plan` on the records so far); --runs is the ceiling")
     train.add_argument("--fit-threshold", type=float, default=0.99,
                        help="warn when the models fit less than this fraction of their subsets on average (default 0.99)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -47,19 +50,62 @@ def run_train(args: argparse.Namespace) -> int:
 
     threshold = params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
     experiment = get_registry().create(args.experiment, **parse_options(args.option))
-    summary = train_runs(
-        experiment, args.out,
-        ratios=args.ratios or list(experiment.default_ratios),
-        runs=experiment.default_runs if args.runs is None else args.runs,
-        seed=args.seed, epochs=args.epochs, design=args.design, data_path=args.data,
-        sequential=args.sequential, label_noise=args.label_noise, noise_seed=args.noise_seed,
-        show_progress=not args.quiet,
-    )
-    ratios = ", ".join(f"{r:g}: {summary.trained[r]} trained, {summary.skipped[r]} already there" for r in summary.trained)
-    print(f"{summary.experiment} -> {summary.out / summary.experiment} ({ratios}; {summary.seconds:.1f} s, {summary.trainer})")
+    ratios = args.ratios or list(experiment.default_ratios)
+    ceiling = experiment.default_runs if args.runs is None else args.runs
+
+    def train(runs: int):
+        return train_runs(experiment, args.out, ratios=ratios, runs=runs, seed=args.seed, epochs=args.epochs,
+                          design=args.design, data_path=args.data, sequential=args.sequential,
+                          label_noise=args.label_noise, noise_seed=args.noise_seed, show_progress=not args.quiet)
+
+    if args.until_width is None:
+        summary = train(ceiling)
+    else:
+        summary = _train_until_width(train, args, experiment.name, ratios, ceiling)
+    done = ", ".join(f"{r:g}: {summary.trained[r]} trained, {summary.skipped[r]} already there" for r in summary.trained)
+    print(f"{summary.experiment} -> {summary.out / summary.experiment} ({done}; {summary.seconds:.1f} s, {summary.trainer})")
     fit = summary.fit(threshold)
     if fit is not None:
         print(f"fit of the {len(fit.train_accuracy)} models trained now: {fit.summary()}")
         if fit.warning():
             print(f"heldout: warning: {fit.warning()}", file=sys.stderr)
     return 0
+
+
+FIRST_ROUND = 100  # runs of the first round of --until-width (the pilot)
+
+
+def _train_until_width(train, args, name: str, ratios: list[float], ceiling: int):
+    """Rounds of training until the records' median memorization interval is at most --until-width."""
+    import numpy as np
+
+    from .. import params
+    from ..errors import HeldoutError
+    from ..estimators import memorization
+    from ..loading import load_runs
+    from ..planning import plan_runs
+
+    width = params.number(args.until_width, "until_width", low=0.0, high=2.0, open_low=True)
+    if len(ratios) != 1:
+        raise HeldoutError("--until-width plans runs at one subset ratio; give one --ratio.")
+    target = min(ceiling, FIRST_ROUND)
+    accuracies, trained = [], 0
+    while True:
+        summary = train(target)
+        accuracies += summary.accuracies
+        trained += summary.n_trained
+        runs = load_runs(args.out / name, ratio=ratios[0])
+        mem = memorization(runs)
+        now = float(np.nanmedian(mem.ci_high - mem.ci_low))
+        print(f"round: {runs.n_runs} runs, median 95% interval width of memorization {now:.3f} (target {width:g})")
+        if now <= width or runs.n_runs >= ceiling:
+            if now > width:
+                print(f"stopped at --runs {ceiling} before the target width; `heldout plan {args.out / name} "
+                      f"--width {width:g}` says how many runs it needs")
+            break
+        planned = plan_runs(runs, width=width).runs_needed
+        target = min(ceiling, max(planned, runs.n_runs + max(10, runs.n_runs // 10)))  # always some progress
+    summary.accuracies = accuracies
+    summary.trained = {r: trained for r in summary.trained}
+    summary.skipped = {r: runs.n_runs - trained for r in summary.skipped}
+    return summary
