@@ -136,9 +136,11 @@ def run_estimate(args: argparse.Namespace) -> int:
             files.append(name)
 
         mem = memorization(one, **options)
+        labels = {} if one.labels_train is None else {"labels": one.labels_train}
         save("memorization.npz", estimate=mem.estimate, ci_low=mem.ci_low, ci_high=mem.ci_high,
              n_in=mem.n_in, n_out=mem.n_out, correct_in=mem.correct_in, correct_out=mem.correct_out,
-             standard_error=mem.standard_error, confidence=mem.confidence, method=mem.method, ratio=ratio)
+             standard_error=mem.standard_error, confidence=mem.confidence, method=mem.method, ratio=ratio,
+             warnings=np.array(warnings_, dtype=str), **labels)
         _write_memorization_csv(stage / "memorization.csv", mem)
         files.append("memorization.csv")
         steps.update()
