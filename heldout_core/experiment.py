@@ -228,10 +228,11 @@ class Experiment(abc.ABC):
         """A freshly initialised model; the initialisation is a function of ``seed``."""
 
     @abc.abstractmethod
-    def train(self, model: Any, data: Data, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
+    def train(self, model: Any, data: Data, subset_idx: np.ndarray, *, seed: int, epochs: int | None) -> None:
         """Train ``model`` in place on the training examples ``subset_idx`` (int64, ascending).
 
-        The minibatch order is a function of ``seed``.
+        The minibatch order is a function of ``seed``. ``epochs`` is an int, or None for the
+        experiment's :meth:`stopping_rule` (only when it has one).
         """
 
     @abc.abstractmethod
@@ -248,6 +249,16 @@ class Experiment(abc.ABC):
         """A model restored from what :meth:`save_checkpoint` wrote at ``prefix``."""
 
     # -- optional ---------------------------------------------------------------------
+    def stopping_rule(self) -> str | None:
+        """When the experiment trains each model by a rule of its own unless a fixed number of
+        epochs is asked for (``--epochs``), one line saying what it is (recorded in ``run.json``);
+        None (the default) when it trains ``default_epochs`` epochs.
+
+        With a rule, the driver calls :meth:`train` / :meth:`train_many` with ``epochs=None``,
+        and each returned model must carry ``epochs_trained``, the epochs it actually trained.
+        """
+        return None
+
     def check_requirements(self) -> None:
         """Raise HeldoutError, naming what to install, when something this experiment needs (a
         framework, an optional package) is missing. Called before any data is loaded or any file
@@ -274,7 +285,7 @@ class Experiment(abc.ABC):
         return correct_train if split == "train" else correct_test
 
     def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
-                   epochs: int) -> list[Any]:
+                   epochs: int | None) -> list[Any]:
         """Train ``len(subsets)`` models at once (one per subset and seed); return them in order.
 
         Each returned model must work with :meth:`evaluate` and :meth:`save_checkpoint`. Only

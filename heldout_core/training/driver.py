@@ -197,7 +197,7 @@ class _Job:
 class _Writer:
     """Evaluates a trained model and writes its run folder (checkpoint, run.json, aux last)."""
 
-    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int,
+    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int | None,
                  accuracies: list):
         self.experiment, self.data, self.out, self.base_info, self.epochs = experiment, data, out, base_info, epochs
         self.accuracies = accuracies  # list.append is atomic, so device threads may share it
@@ -212,11 +212,13 @@ class _Writer:
         folder.mkdir(parents=True, exist_ok=True)
         partial = folder / f"{PARTIAL_CHECKPOINTS_PREFIX}{uuid.uuid4().hex}"
         partial.mkdir()
-        self.experiment.save_checkpoint(model, partial / f"ckpt-{self.epochs}", epoch=self.epochs)
+        # trained to fit, each model stops on its own: the epochs it trained name its checkpoint
+        done = self.epochs if self.epochs is not None else int(getattr(model, "epochs_trained", 0))
+        self.experiment.save_checkpoint(model, partial / f"ckpt-{done}", epoch=done)
         publish_folder(partial, folder / CHECKPOINTS)
         # 2. run.json
         info = dict(self.base_info, subset_ratio=ratio, run_id=int(run_id), trainer=trainer,
-                    run_seed=designs.run_seed(self.base_info["seed"], ratio, run_id),
+                    run_seed=designs.run_seed(self.base_info["seed"], ratio, run_id), epochs_trained=done,
                     finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         with atomic_write(folder / RUN_INFO_FILE, "w") as handle:
             json.dump(info, handle, indent=1, allow_nan=False)
@@ -277,7 +279,9 @@ def train_runs(
         ratios: subset ratios, each in (0, 1).
         runs: number of runs per ratio (run ids 0..runs-1; finished ones are skipped).
         seed: base seed; subsets and training seeds derive from (seed, ratio, run_id).
-        epochs: training epochs (default: the experiment's ``default_epochs``).
+        epochs: train exactly this many epochs. By default, the experiment's own stopping rule
+            when it has one (:meth:`~heldout_core.experiment.Experiment.stopping_rule`: the MLP
+            experiments train each model until it fits its subset), else its ``default_epochs``.
         design: ``"random"`` or ``"balanced"`` (see :mod:`heldout_core.training.subsets`).
         data_path: passed to ``experiment.load_data``.
         sequential: train one model at a time even when the experiment can batch runs.
@@ -297,7 +301,11 @@ def train_runs(
     if len({round(r, 9) for r in ratios}) != len(ratios):
         raise ParameterError("ratios", "each subset ratio ({parameter}) may be given only once.")
     runs = params.integer(runs, "runs", minimum=1, maximum=MAX_RUNS)
-    epochs = params.integer(experiment.default_epochs if epochs is None else epochs, "epochs", minimum=1)
+    if epochs is not None:
+        epochs = params.integer(epochs, "epochs", minimum=1)
+    elif experiment.stopping_rule() is None:
+        epochs = params.integer(experiment.default_epochs, "epochs", minimum=1)
+    # epochs None from here: each model trains by the experiment's own rule (until it fits)
     seed = params.seed(seed)
     design = params.choice(design, "design", designs.DESIGNS)
     if design == "balanced":
@@ -325,6 +333,7 @@ def train_runs(
         "format": "heldout-run", "experiment": name, "plugin": getattr(experiment, "plugin", None),
         "plugin_version": getattr(experiment, "plugin_version", None),
         "heldout_version": __version__, "seed": int(seed), "design": design, "epochs": epochs,
+        "stopping": None if epochs is not None else experiment.stopping_rule(),
         "n_train": int(data.n_train), "n_test": int(data.n_test), **experiment.describe(),
         "label_noise": {"fraction": label_noise, "seed": noise_seed} if label_noise > 0 else None,
     }

@@ -64,9 +64,9 @@ class Arrays(MLPExperiment):
     num_classes = None
     default_ratios = (0.7,)
     default_runs = 100
-    default_epochs = 30
+    default_epochs = 100
     data_help = "--data: an .npz with x_train, y_train, x_test, y_test"
-    options: ClassVar = _option_table((256,), 32, learning_rate=0.05, batch_size=64)
+    options: ClassVar = _option_table((256,), 32, learning_rate=0.1, batch_size=32, max_epochs=100)
     runs_per_batch = 32
 
     def load_arrays(self, data_path: Path | None):

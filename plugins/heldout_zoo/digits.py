@@ -32,7 +32,7 @@ class Digits(MLPExperiment):
     default_runs = 200
     default_epochs = 80
     data_help = "built in: sklearn.datasets.load_digits (first 1200 train, last 597 test)"
-    options: ClassVar = _option_table((128,), 128, batch_size=32)
+    options: ClassVar = _option_table((128,), 128, batch_size=32, max_epochs=80)
     runs_per_batch = 128
     requires = ("tensorflow", "sklearn")
 

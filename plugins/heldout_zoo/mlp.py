@@ -41,12 +41,15 @@ MAX_CLASSES = 100_000
 
 
 def _option_table(hidden: tuple[int, ...], runs_per_batch: int, learning_rate: float = 0.1,
-                  batch_size: int = 128) -> dict[str, Option]:
+                  batch_size: int = 128, max_epochs: int = 100) -> dict[str, Option]:
     return {
         "hidden": Option(hidden, int_list, "hidden layer sizes, e.g. 512,256"),
         "learning_rate": Option(learning_rate, float, "SGD step size", above=0.0),
         "momentum": Option(0.9, float, "SGD momentum", minimum=0.0, below=1.0),
         "batch_size": Option(batch_size, int, "minibatch size", minimum=1),
+        "fit_target": Option(1.0, float, "without --epochs, train each model until its accuracy on its own subset "
+                                         "reaches this (0: train max_epochs epochs)", minimum=0.0, maximum=1.0),
+        "max_epochs": Option(max_epochs, int, "without --epochs, the most epochs a model trains", minimum=1),
         "label_noise": Option(0.0, float, "fraction of training labels flipped to another class", minimum=0.0, below=1.0),
         "noise_seed": Option(0, int, "seed of the label noise", minimum=0, maximum=2**63 - 1),
         "runs_per_batch": Option(runs_per_batch, int, "models trained together by the batched trainer", False, minimum=1),
@@ -112,21 +115,38 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
 
         return tf_mlp.build(self.sizes(data), seed)
 
-    def train(self, model, data: ArrayData, subset_idx: np.ndarray, *, seed: int, epochs: int) -> None:
+    def stopping_rule(self) -> str | None:
+        c = self.config
+        if c["fit_target"] <= 0:
+            return None
+        return (f"each model until its accuracy on its subset reaches {c['fit_target']:g}, "
+                f"at most {c['max_epochs']} epochs")
+
+    def _schedule(self, epochs: int | None) -> dict:
+        """Fixed epochs, or the fit rule (max_epochs alone when fit_target is 0)."""
+        c = self.config
+        if epochs is not None:
+            return {"epochs": epochs}
+        if c["fit_target"] <= 0:
+            return {"epochs": c["max_epochs"]}
+        return {"epochs": None, "fit_target": c["fit_target"], "max_epochs": c["max_epochs"]}
+
+    def train(self, model, data: ArrayData, subset_idx: np.ndarray, *, seed: int, epochs: int | None) -> None:
         from . import tf_mlp
 
         c = self.config
-        tf_mlp.train_keras(model, data.x_train, data.y_train, subset_idx, seed=seed, epochs=epochs,
-                           learning_rate=c["learning_rate"], momentum=c["momentum"], batch_size=c["batch_size"])
+        tf_mlp.train_keras(model, data.x_train, data.y_train, subset_idx, seed=seed, learning_rate=c["learning_rate"],
+                           momentum=c["momentum"], batch_size=c["batch_size"], **self._schedule(epochs))
 
-    def train_many(self, data: ArrayData, subsets: Sequence[np.ndarray], seeds: Sequence[int], *, epochs: int):
+    def train_many(self, data: ArrayData, subsets: Sequence[np.ndarray], seeds: Sequence[int], *, epochs: int | None):
         from . import tf_mlp
 
         c = self.config
         mixed = wants_bfloat16(c["mixed_precision"])
-        return tf_mlp.train_batched(data.x_train, data.y_train, subsets, seeds, sizes=self.sizes(data), epochs=epochs,
+        return tf_mlp.train_batched(data.x_train, data.y_train, subsets, seeds, sizes=self.sizes(data),
                                     learning_rate=c["learning_rate"], momentum=c["momentum"],
-                                    batch_size=c["batch_size"], mixed_precision=mixed, jit=c["jit"])
+                                    batch_size=c["batch_size"], mixed_precision=mixed, jit=c["jit"],
+                                    **self._schedule(epochs))
 
     def evaluate(self, model, data: ArrayData) -> tuple[np.ndarray, np.ndarray]:
         from . import tf_mlp

@@ -154,7 +154,7 @@ class MNIST(MLPExperiment):
     default_runs = 2000
     default_epochs = 10
     data_help = "--data: folder of MNIST IDX files (.gz or not) or Keras mnist.npz; default ~/.keras/datasets/mnist.npz"
-    options: ClassVar = _option_table((512, 256), 16)
+    options: ClassVar = _option_table((512, 256), 16, max_epochs=30)
     runs_per_batch = 16
 
     def load_arrays(self, data_path: Path | None):

@@ -46,6 +46,7 @@ class MLP(tf.Module):
         super().__init__(name=name)
         self._layers = [Linear(params[2 * i], params[2 * i + 1], name=f"linear_{i}") for i in range(len(params) // 2)]
         self.trained_steps = 0  # minibatch steps of the last training, written as global_step
+        self.epochs_trained = 0  # epochs of the last training (training to fit stops each model on its own)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -113,12 +114,15 @@ def restore(sizes: Sequence[int], prefix: Path) -> MLP:
 
 
 # ---------------------------------------------------------------------------- Keras, one at a time
-def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray, *, seed: int, epochs: int,
-                learning_rate: float, momentum: float, batch_size: int) -> None:
+def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray, *, seed: int, epochs: int | None,
+                learning_rate: float, momentum: float, batch_size: int, fit_target: float | None = None,
+                max_epochs: int | None = None) -> None:
     """Train ``model`` in place with Keras ``fit`` (SGD with momentum, cross-entropy) on the subset.
 
     The Keras model starts from ``model``'s weights; the minibatch order comes from a tf.data
-    shuffle seeded with ``seed`` (no global random state is touched).
+    shuffle seeded with ``seed`` (no global random state is touched). ``epochs`` None: train
+    until the accuracy on the subset reaches ``fit_target`` (checked after every epoch), at most
+    ``max_epochs``, as :func:`train_batched` does.
     """
     import keras
 
@@ -134,9 +138,19 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
     ds = (tf.data.Dataset.from_tensor_slices((xs, y[subset_idx]))
           .shuffle(len(subset_idx), seed=int(seed), reshuffle_each_iteration=True)
           .batch(batch_size))
-    net.fit(ds, epochs=epochs, verbose=0, shuffle=False)  # ds is already shuffled, with its own seed
+    if epochs is not None:
+        net.fit(ds, epochs=epochs, verbose=0, shuffle=False)  # ds is already shuffled, with its own seed
+        done = epochs
+    else:
+        done = 0
+        while done < max_epochs:
+            net.fit(ds, initial_epoch=done, epochs=done + 1, verbose=0, shuffle=False)
+            done += 1
+            if np.mean(np.argmax(net(xs, training=False), axis=1) == y[subset_idx]) >= fit_target:
+                break
     model.assign(net.get_weights())
-    model.trained_steps = epochs * math.ceil(len(subset_idx) / batch_size)
+    model.epochs_trained = done
+    model.trained_steps = done * math.ceil(len(subset_idx) / batch_size)
 
 
 # ---------------------------------------------------------------------------- many at once
@@ -157,15 +171,21 @@ def _forward(params, xb, compute_dtype):
 def _epoch_fn(compute_dtype: tf.DType, jit: bool):
     """One epoch of SGD with momentum for M stacked models, as one compiled while loop.
 
+    Returns the new parameters and velocities and, per model, how many of its examples its
+    minibatches classified correctly as the epoch went (before each step; a free by-product of
+    the forward pass, used to decide when the exact fit check is worth making).
     Cached per dtype so that every batch of runs with the same shapes reuses one compilation.
     """
 
     @tf.function(jit_compile=jit, reduce_retracing=True)
-    def epoch(params, velocity, x, y, idx, mask, learning_rate, momentum):
-        # idx, mask: (steps, M, B); padded entries (mask 0) repeat example 0 and weigh nothing
+    def epoch(params, velocity, x, y, idx, mask, learning_rate, momentum, active):
+        # idx, mask: (steps, M, B); padded entries (mask 0) repeat example 0 and weigh nothing.
+        # active: (M,) 1 for models still training, 0 for models that have fitted their subset
+        # (their weights stay as they are: no step, no momentum)
         n_steps = tf.shape(idx)[0]
+        gates = [tf.reshape(active, [-1] + [1] * (len(p.shape) - 1)) for p in params]
 
-        def body(step, params, velocity):
+        def body(step, params, velocity, seen_right):
             xb = tf.gather(x, idx[step])        # (M, B, d)
             yb = tf.gather(y, idx[step])        # (M, B)
             mb = mask[step]                     # (M, B)
@@ -180,13 +200,16 @@ def _epoch_fn(compute_dtype: tf.DType, jit: bool):
                 # over models keeps their gradients independent
                 loss = tf.reduce_sum(tf.reduce_sum(ce * mb, axis=1) / tf.reduce_sum(mb, axis=1))
             grads = tape.gradient(loss, params)
-            # Keras SGD: v <- momentum v - lr g; w <- w + v
-            velocity = [momentum * v - learning_rate * g for v, g in zip(velocity, grads)]
+            right = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32)
+            seen_right = seen_right + tf.reduce_sum(right * mb, axis=1)
+            # Keras SGD: v <- momentum v - lr g; w <- w + v (for the active models)
+            velocity = [a * (momentum * v - learning_rate * g) for a, v, g in zip(gates, velocity, grads)]
             params = [p + v for p, v in zip(params, velocity)]
-            return step + 1, params, velocity
+            return step + 1, params, velocity, seen_right
 
-        _, params, velocity = tf.while_loop(lambda step, *_: step < n_steps, body, (tf.constant(0), params, velocity))
-        return params, velocity
+        _, params, velocity, seen_right = tf.while_loop(
+            lambda step, *_: step < n_steps, body, (tf.constant(0), params, velocity, tf.zeros_like(active)))
+        return params, velocity, seen_right
 
     return epoch
 
@@ -212,9 +235,45 @@ def epoch_indices(orders: Sequence[np.ndarray], batch_size: int) -> tuple[np.nda
     return np.ascontiguousarray(idx), np.ascontiguousarray(mask)
 
 
+@functools.lru_cache(maxsize=None)
+def _fit_counts_fn(compute_dtype: tf.DType, jit: bool):
+    """Per model, how many examples of a chunk of its own subset it classifies correctly."""
+
+    @tf.function(jit_compile=jit, reduce_retracing=True)
+    def fit_counts(params, x, y, idx, mask):
+        # idx, mask: (M, C), a chunk of each model's subset; padded entries weigh nothing
+        logits = _forward(params, tf.gather(x, idx), compute_dtype)
+        right = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.gather(y, idx)), tf.float32)
+        return tf.reduce_sum(right * mask, axis=1)
+
+    return fit_counts
+
+
+# examples of each model's subset scored per call when checking the fit (bounds activations)
+_FIT_CHUNK_FLOATS = 1 << 24
+
+
+def subset_accuracy(params, x_t, y_t, subsets: Sequence[np.ndarray], *, widest: int, compute_dtype, jit: bool) -> np.ndarray:
+    """Accuracy of each of M stacked models on its own training subset, float64 (M,)."""
+    order = np.stack(subsets)                      # (M, n_s), equal sizes
+    m, n_s = order.shape
+    chunk = max(1, min(n_s, _FIT_CHUNK_FLOATS // (m * max(widest, 1))))
+    fit_counts = _fit_counts_fn(compute_dtype, jit)
+    right = np.zeros(m)
+    for start in range(0, n_s, chunk):
+        idx = np.zeros((m, chunk), dtype=np.int32)
+        mask = np.zeros((m, chunk), dtype=np.float32)
+        part = order[:, start:start + chunk]
+        idx[:, :part.shape[1]] = part
+        mask[:, :part.shape[1]] = 1.0
+        right += fit_counts(params, x_t, y_t, tf.constant(idx), tf.constant(mask)).numpy()
+    return right / n_s
+
+
 def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
-                  sizes: Sequence[int], epochs: int, learning_rate: float, momentum: float, batch_size: int,
-                  mixed_precision: bool = False, jit: bool = True) -> list[MLP]:
+                  sizes: Sequence[int], epochs: int | None, learning_rate: float, momentum: float, batch_size: int,
+                  mixed_precision: bool = False, jit: bool = True, fit_target: float | None = None,
+                  max_epochs: int | None = None) -> list[MLP]:
     """Train one MLP per (subset, seed) at once; returns the M trained models, in order.
 
     Initialisation and minibatch order of model m are those of :func:`train_keras` with
@@ -223,11 +282,18 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
     Args:
         x: float32 (n_train, ...) inputs; y: int (n_train,) labels.
         subsets: M int arrays of equal length, the training examples of each model.
+        epochs: train exactly this many epochs; or None to train each model until its accuracy
+            on its own subset reaches ``fit_target`` (checked after every epoch; a model that
+            reaches it stops, the others go on), at most ``max_epochs``.
         mixed_precision: bfloat16 matmuls (float32 weights, updates and softmax) for GPUs.
         jit: compile the epoch with XLA (``tf.function(jit_compile=True)``).
+
+    Each model records ``epochs_trained`` and ``trained_steps``.
     """
     if len({len(s) for s in subsets}) != 1:
         raise ValueError("train_batched needs subsets of equal size")
+    if epochs is None and (fit_target is None or max_epochs is None):
+        raise ValueError("train_batched needs epochs, or fit_target and max_epochs")
     n_s = len(subsets[0])
     x_t = tf.constant(x.reshape(len(x), -1), dtype=tf.float32)
     y_t = tf.constant(y, dtype=tf.int32)
@@ -236,15 +302,37 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
     velocity = [tf.zeros_like(p) for p in params]
     rngs = [minibatch_rng(s) for s in seeds]
     subsets = [np.asarray(s, dtype=np.int64) for s in subsets]
-    epoch = _epoch_fn(tf.bfloat16 if mixed_precision else tf.float32, bool(jit))
+    compute_dtype = tf.bfloat16 if mixed_precision else tf.float32
+    epoch = _epoch_fn(compute_dtype, bool(jit))
     lr, mom = tf.constant(learning_rate, tf.float32), tf.constant(momentum, tf.float32)
-    for _ in range(epochs):
+    m = len(subsets)
+    active = np.ones(m, dtype=np.float32)
+    trained = np.zeros(m, dtype=np.int64)
+    for _ in range(epochs if epochs is not None else max_epochs):
         idx, mask = epoch_indices([s[rng.permutation(n_s)] for s, rng in zip(subsets, rngs)], batch_size)
-        params, velocity = epoch(params, velocity, x_t, y_t, tf.constant(idx), tf.constant(mask), lr, mom)
+        params, velocity, seen_right = epoch(params, velocity, x_t, y_t, tf.constant(idx), tf.constant(mask), lr, mom,
+                                             tf.constant(active))
+        trained += active.astype(np.int64)
+        # The fit check, once per epoch: the exact accuracy on the subset after the epoch, measured
+        # only when a model still training already got its fit during the epoch (so epochs far
+        # from fitting cost nothing extra); models that reach fit_target stop.
+        if epochs is None:
+            candidates = np.flatnonzero((seen_right.numpy() / n_s >= fit_target) & (active > 0))
+            if len(candidates):
+                # only the candidates are scored, padded to a power of two so that few shapes compile
+                padded = np.r_[candidates, np.full((1 << (len(candidates) - 1).bit_length()) - len(candidates),
+                                                   candidates[0])]
+                accuracy = subset_accuracy([tf.gather(p, padded) for p in params], x_t, y_t,
+                                           [subsets[i] for i in padded], widest=max(sizes),
+                                           compute_dtype=compute_dtype, jit=bool(jit))[:len(candidates)]
+                active[candidates[accuracy >= fit_target]] = 0.0
+            if not active.any():
+                break
     stacked = [p.numpy() for p in params]
     models = []
-    for m in range(len(subsets)):
-        model = MLP([p[m] for p in stacked])  # each run gets its own weights, checkpointed on its own
-        model.trained_steps = epochs * math.ceil(n_s / batch_size)
+    for k in range(m):
+        model = MLP([p[k] for p in stacked])  # each run gets its own weights, checkpointed on its own
+        model.epochs_trained = int(trained[k])
+        model.trained_steps = int(trained[k]) * math.ceil(n_s / batch_size)
         models.append(model)
     return models
