@@ -45,20 +45,12 @@ def test_memorization_newcombe_reference_numpy(benchmark, records):
     benchmark.pedantic(plain.memorization, args=(mask, correct), rounds=3, iterations=1)
 
 
-@pytest.mark.benchmark(group=_group("bootstrap"))
-def test_memorization_bootstrap(benchmark, records):
+@pytest.mark.parametrize("method", ["bootstrap", "bca"])
+def test_memorization_resampled(benchmark, records, method):
+    benchmark.group = _group(method)
     runs, _, _ = records
-    memorization(packed_runs(np.random.default_rng(6), 64, 50, 0), method="bootstrap", n_boot=100, seed=0)
-    res = benchmark.pedantic(memorization, args=(runs,), kwargs=dict(method="bootstrap", n_boot=MEM["n_boot"], seed=0),
-                             rounds=3, iterations=1)
-    assert np.isfinite(res.ci_low).all()
-
-
-@pytest.mark.benchmark(group=_group("bca"))
-def test_memorization_bca(benchmark, records):
-    runs, _, _ = records
-    memorization(packed_runs(np.random.default_rng(6), 64, 50, 0), method="bca", n_boot=100, seed=0)
-    res = benchmark.pedantic(memorization, args=(runs,), kwargs=dict(method="bca", n_boot=MEM["n_boot"], seed=0),
+    memorization(packed_runs(np.random.default_rng(6), 64, 50, 0), method=method, n_boot=100, seed=0)
+    res = benchmark.pedantic(memorization, args=(runs,), kwargs=dict(method=method, n_boot=MEM["n_boot"], seed=0),
                              rounds=3, iterations=1)
     assert np.isfinite(res.ci_low).all()
 

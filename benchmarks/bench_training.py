@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import time
 
 import numpy as np
@@ -32,6 +31,7 @@ from heldout_core import atomic  # noqa: E402
 from heldout_core.cli import main  # noqa: E402
 from heldout_core.training import driver  # noqa: E402
 from heldout_zoo.mlp import MLPExperiment  # noqa: E402
+from stage_timing import timed  # noqa: E402
 
 SEQUENTIAL_SAMPLE = 4
 JOBS = {  # experiment: (runs in the warm-up job, runs timed batched)
@@ -56,17 +56,7 @@ def _stage_timers(monkeypatch) -> dict[str, float]:
     totals: dict[str, float] = collections.defaultdict(float)
 
     def wrap(owner, name, stage):
-        inner = getattr(owner, name)
-
-        @functools.wraps(inner)
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                totals[stage] += time.perf_counter() - start
-
-        monkeypatch.setattr(owner, name, timed)
+        monkeypatch.setattr(owner, name, timed(getattr(owner, name), totals, stage))
 
     @contextlib.contextmanager
     def timed_atomic_write(*args, **kwargs):

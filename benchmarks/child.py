@@ -21,8 +21,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).parent
 
 _TEMPLATE = """
-import collections, functools, importlib, json, sys, time
+import collections, importlib, json, sys, time
 sys.path.insert(0, {bench_dir!r})
+from stage_timing import timed
 
 def peak_kb():
     for line in open("/proc/self/status"):
@@ -30,25 +31,11 @@ def peak_kb():
             return int(line.split()[1])
 
 STAGES = collections.defaultdict(float)
-
-def timed(spec):
-    module, name = spec.split(":")
-    owner = importlib.import_module(module)
-    inner = getattr(owner, name)
-
-    @functools.wraps(inner)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            STAGES[spec] += time.perf_counter() - start
-
-    setattr(owner, name, wrapper)
-
 {setup}
 for spec in {stages!r}:
-    timed(spec)
+    module, name = spec.split(":")
+    owner = importlib.import_module(module)
+    setattr(owner, name, timed(getattr(owner, name), STAGES, spec))
 try:
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
 except OSError:
