@@ -135,6 +135,7 @@ def dense_output_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
 
 
 def _chunks(n_rows: int, rows: int):
+    """Slices of ``rows`` consecutive rows (the last one shorter) covering 0 .. n_rows - 1."""
     for row0 in range(0, n_rows, rows):
         yield slice(row0, min(row0 + rows, n_rows))
 
@@ -180,7 +181,7 @@ def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows
     in chunks of bounded memory.
 
     Args:
-        intervals: False for the estimates alone (about half the time of the Newcombe form, and
+        intervals: False for the estimates alone (about 60% of the time of the Newcombe form, and
             one output instead of three; with ``out`` only ``PATH.npy`` is written).
         rows_per_chunk: at most this many test rows per kernel call (default: all rows at once
             for the closed form; rows of at most 65,536 pairs for the bootstrap methods).
@@ -226,7 +227,7 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
             "choose exactly one of top_k=k (the k most influential training examples per test example), "
             f"threshold=t (all pairs with influence >= t) or full=True (the dense matrix); got {', '.join(chosen) or 'none'}.")
     options = dict(confidence=confidence, method=method, n_boot=n_boot, seed=seed)
-    if not full and intervals is not True:
+    if not full and not params.flag(intervals, "intervals"):
         raise ParameterError("intervals", "{parameter} applies to the dense matrix (full=True) only; the top-k and "
                                           "threshold forms always carry their intervals.")
     if top_k is not None:
