@@ -80,7 +80,7 @@ def _job(benchmark, monkeypatch, tmp_path, experiment, warm_runs, runs, extra):
     assert main([*argv, "--runs", str(warm_runs)]) == 0  # compiles, loads TensorFlow and the data
     totals = _stage_timers(monkeypatch)
     benchmark.pedantic(lambda: main([*argv, "--runs", str(warm_runs + runs)]), rounds=1, iterations=1)
-    wall = benchmark.stats.stats.mean
+    wall = benchmark.stats.stats.median
     overhead = wall - totals["train"]
     benchmark.extra_info.update(runs=runs, runs_per_s=round(runs / wall, 3),
                                 train_ms_per_run=round(1e3 * totals["train"] / runs, 1),

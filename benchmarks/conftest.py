@@ -3,6 +3,9 @@
 Each group times what a user calls (a public function or a ``heldout`` command) beside a plain
 reference in the same run; the summary below prints each group's ratios (reference time / the
 call's time, one per reference) and the quantities the tests record in ``benchmark.extra_info``.
+Times are medians over a benchmark's rounds: on a shared machine one round in five can take
+several times as long (other jobs, or fresh pages of a large output faulted in slowly), and the
+median is not moved by it.
 Kernel micro-benchmarks are grouped apart and say so in their group name.
 
 A reference timed on a sample of the job records how its time scales to the full job: either
@@ -27,7 +30,7 @@ def job_seconds(bench) -> float:
         return float(extra["full_job_seconds"])
     if "seconds" in extra:
         return float(extra["seconds"])
-    return bench.stats.mean * float(extra.get("scale", 1.0))
+    return bench.stats.median * float(extra.get("scale", 1.0))
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -37,7 +40,7 @@ def pytest_terminal_summary(terminalreporter, config):
     groups: dict[str, dict] = {}
     for bench in session.benchmarks:
         groups.setdefault(bench.group or bench.name, {})[bench.name] = bench
-    terminalreporter.section("ratios (reference / call, time of the full job)")
+    terminalreporter.section("ratios (reference / call, median time of the full job)")
     terminalreporter.write_line(f"machine: {platform.processor() or platform.machine()}, {_cpu_count()} cores")
     for group, benches in groups.items():
         refs = [b for name, b in benches.items() if "reference" in name]
