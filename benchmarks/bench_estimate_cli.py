@@ -143,7 +143,8 @@ def test_estimate_cli_imagenet_sixteenth(benchmark, tmp_path):
     benchmark.extra_info.update(
         seconds=round(res["seconds"], 2), peak_MB=round(res["peak_mb"]), peak_extra_MB=round(res["peak_extra_mb"]),
         dense_float32_matrix_would_be_MB=SIXTEENTH["n_train"] * SIXTEENTH["n_test"] * 4 // 2**20,
-        projected_full_seconds=round(projected), projected_full_peak_MB=round(base_mb + res["peak_extra_mb"] * example_factor),
+        projected_full_seconds=round(projected),
+        projected_full_peak_MB=round(base_mb + res["peak_extra_mb"] * example_factor),
         **_stage_extra(res))
     # nothing of size n_train x n_test: the whole run stays far below one dense float32 matrix
     assert res["peak_extra_mb"] < SIXTEENTH["n_train"] * SIXTEENTH["n_test"] * 4 / 2**20 / 4
