@@ -17,7 +17,8 @@ in ``tests/example_plugin/heldout_example_plugin/__init__.py``; the README shows
 ``pyproject.toml`` entry point.
 
 Optional, for many small models: set ``runs_per_batch`` and implement :meth:`Experiment.train_many`
-to train several runs in one program (the MLP experiments of ``heldout_zoo`` do this); override
+to train several runs in one program, and :meth:`Experiment.evaluate_many` to evaluate them in
+one (the MLP experiments of ``heldout_zoo`` do both); override
 :meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators;
 :meth:`Experiment.check_requirements` to say which install is missing before any work starts;
 :meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``);
@@ -283,6 +284,16 @@ class Experiment(abc.ABC):
         """
         correct_train, correct_test = self.evaluate(model, data)
         return correct_train if split == "train" else correct_test
+
+    def evaluate_many(self, models: Sequence[Any], data: Data) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`evaluate` of each model, in order: [(correct_train, correct_test), ...].
+
+        The driver evaluates every model of a batch through this method; the default loops over
+        :meth:`evaluate`. Override it to evaluate many models in one program (the MLP
+        experiments of ``heldout_zoo`` do); each model's result must be what :meth:`evaluate`
+        gives for it alone.
+        """
+        return [self.evaluate(model, data) for model in models]
 
     def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
                    epochs: int | None) -> list[Any]:

@@ -68,11 +68,17 @@ def interval_spec(confidence: float, method: str, n_boot: int, seed: int | None)
     return IntervalSpec(confidence, method, n_boot, params.seed(seed))
 
 
+def normal_quantile(confidence: float) -> float:
+    """z with P(|Z| <= z) = confidence for a standard normal Z: the Wilson intervals' quantile,
+    computed once here and passed to the kernels (:mod:`heldout_core.kernels.newcombe`)."""
+    return float(ndtri(0.5 + confidence / 2.0))
+
+
 def wilson(successes, trials, confidence: float):
     """Wilson score interval for s/n, elementwise. Returns (low, high); NaN where n == 0."""
     s = np.asarray(successes, dtype=np.float64)
     n = np.asarray(trials, dtype=np.float64)
-    z = ndtri(0.5 + confidence / 2.0)
+    z = normal_quantile(confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = s / n
         denom = 1.0 + z * z / n

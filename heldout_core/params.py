@@ -57,6 +57,13 @@ def choice(value, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def flag(value, name: str) -> bool:
+    """A switch: True or False (numpy booleans too), never a truthy stand-in such as 0 or "no"."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(name, f"{PARAMETER} must be True or False, got {value!r}.")
+    return bool(value)
+
+
 def confidence(value, name: str = "confidence") -> float:
     """A two-sided interval level in (0, 1)."""
     return number(value, name, low=0.0, high=1.0, open_low=True, open_high=True)

@@ -68,8 +68,21 @@ def test_estimate_from_store_with_full_influence(tmp_path, small_runs):
     assert (tmp_path / "o" / "high_infl_pairs.npz").exists()  # the store carries the labels, no --labels needed
 
 
+def test_estimate_full_influence_with_and_without_intervals(tmp_path, small_runs):
+    write_store(small_runs, tmp_path / "store")
+    assert main(["estimate", str(tmp_path / "store"), "--out", str(tmp_path / "o"), "--full-influence"]) == 0
+    lib = influence(small_runs, full=True)
+    for suffix, values in (("", lib.estimate), (".ci_low", lib.ci_low), (".ci_high", lib.ci_high)):
+        np.testing.assert_array_equal(np.load(tmp_path / "o" / f"influence_full{suffix}.npy"), values)
+    assert main(["estimate", str(tmp_path / "store"), "--out", str(tmp_path / "e"), "--full-influence",
+                 "--no-intervals"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "e" / "influence_full.npy"), lib.estimate)
+    assert not list((tmp_path / "e").glob("influence_full.ci_*"))
+
+
 @pytest.mark.parametrize("argv, message", [
     (["estimate", "{p}/missing", "--out", "{p}/o"], "missing does not exist."),
+    (["estimate", "{p}/release", "--out", "{p}/o", "--no-intervals"], "--no-intervals applies to the dense matrix only"),
     (["estimate", "{p}/release", "--out", "{p}/o", "--confidence", "2"], "--confidence must be a finite number in (0, 1), got 2"),
     (["estimate", "{p}/release", "--out", "{p}/o", "--top-k", "0"], "--top-k must be at least 1"),
     (["estimate", "{p}/release", "--out", "{p}/o", "--ratio", "0.5"], "no runs at subset ratio 0.5"),

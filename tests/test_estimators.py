@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from heldout_core import HeldoutError, RunSet
-from heldout_core.estimators import consistency, high_influence_pairs, influence, memorization
-from heldout_core.intervals import mover_wilson, wilson
+from heldout_core.estimators import (consistency, high_influence_pairs, influence, influence_matrix, influence_pairs,
+                                     influence_topk, memorization)
+from heldout_core.intervals import IntervalSpec, mover_wilson, weighted_proportion_intervals, wilson
 
 import naive
 from conftest import random_records
@@ -64,12 +65,91 @@ def test_influence_forms_agree_with_reference(records, method):
     np.testing.assert_array_equal(pairs.test_idx, jj)
     np.testing.assert_array_equal(pairs.train_idx, ii)
     np.testing.assert_array_equal(pairs.estimate, dense[jj, ii])
-    # the same pair has the same interval in every form (float32 rounding in the dense one)
-    j, i = jj[0], ii[0]
-    k = list(top.train_idx[j]).index(i) if i in top.train_idx[j] else None
-    assert full.ci_low[j, i] == pytest.approx(pairs.ci_low[0], abs=1e-6)
-    if k is not None:
-        assert top.ci_low[j, k] == pytest.approx(pairs.ci_low[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["newcombe", "bootstrap", "bca"])
+def test_dense_threshold_and_topk_agree_pair_for_pair(records, method):
+    """Every pair: the same estimate and interval in all three forms (float32 in the dense one),
+    and, for Newcombe, exactly today's interval function."""
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    opts = dict(method=method, n_boot=200, seed=6)
+    full = influence_matrix(runs, **opts)
+    every = influence_pairs(runs, -1.0, **opts)  # every defined pair
+    top = influence_topk(runs, runs.n_train, **opts)  # every defined pair, ranked
+    defined = ~np.isnan(full.estimate)
+    assert len(every.estimate) == defined.sum() and (top.train_idx >= 0).sum() == defined.sum()
+    jj, ii = every.test_idx, every.train_idx
+    valid = top.train_idx >= 0
+    tj = np.broadcast_to(np.arange(runs.n_test)[:, None], top.train_idx.shape)[valid]
+    ti = top.train_idx[valid]
+    for name in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_array_equal(getattr(full, name)[jj, ii], getattr(every, name).astype(np.float32))
+        np.testing.assert_array_equal(getattr(full, name)[tj, ti], getattr(top, name)[valid].astype(np.float32))
+        assert np.isnan(getattr(full, name)[~defined]).all()
+    if method == "newcombe":
+        a = naive.pair_counts(mask, test)[jj, ii]
+        b = mask.sum(0)[ii]
+        iv = weighted_proportion_intervals(np.stack([a, test.sum(0)[jj] - a], -1), np.stack([b, len(mask) - b], -1),
+                                           [1.0, -1.0], IntervalSpec())
+        np.testing.assert_array_equal(every.ci_low, iv.ci_low)
+        np.testing.assert_array_equal(every.ci_high, iv.ci_high)
+
+
+def test_dense_without_intervals(records, tmp_path):
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    plain = influence(runs, full=True, intervals=False)
+    assert plain.ci_low is None and plain.ci_high is None and plain.method is None
+    np.testing.assert_array_equal(plain.estimate, naive.influence_dense(mask, test).astype(np.float32))
+    for method in ("newcombe", "bca"):  # no resampling is done, whatever the method
+        np.testing.assert_array_equal(influence_matrix(runs, intervals=False, method=method).estimate, plain.estimate)
+    on_disk = influence_matrix(runs, intervals=False, out=tmp_path / "e.npy", rows_per_chunk=5)
+    np.testing.assert_array_equal(np.asarray(on_disk.estimate), plain.estimate)
+    assert [p.name for p in tmp_path.iterdir()] == ["e.npy"]
+    with pytest.raises(HeldoutError, match="^intervals must be True or False, got 0"):
+        influence_matrix(runs, intervals=0)
+    with pytest.raises(HeldoutError, match="^intervals applies to the dense matrix"):
+        influence(runs, top_k=3, intervals=False)
+
+
+@pytest.mark.parametrize("rows_per_chunk", [None, 1, 7])
+def test_dense_bootstrap_streams_chunks_with_the_values_of_one_pass(records, rows_per_chunk, monkeypatch):
+    """Chunked bootstrap (rows, and statistics within rows) gives what one call over every pair
+    gives: each pair's interval depends on its counts, its stream and the seed alone."""
+    from heldout_core.estimators import _common, _influence
+
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    a = naive.pair_counts(mask, test)
+    b = np.broadcast_to(mask.sum(0), a.shape)
+    streams = _common.influence_streams(np.arange(runs.n_test)[:, None], np.arange(runs.n_train), runs.n_train)
+    spec = IntervalSpec(method="bca", n_boot=150, seed=8)
+    one_pass = weighted_proportion_intervals(np.stack([a.ravel(), (test.sum(0)[:, None] - a).ravel()], -1),
+                                             np.stack([b.ravel(), (len(mask) - b).ravel()], -1), [1.0, -1.0], spec,
+                                             streams.ravel())
+    monkeypatch.setattr(_common, "BOOTSTRAP_CHUNK", 11)
+    monkeypatch.setattr(_influence, "BOOTSTRAP_CHUNK", 100)  # rows of 100 // 45 = 2 pairs' rows
+    full = influence_matrix(runs, method="bca", n_boot=150, seed=8, rows_per_chunk=rows_per_chunk)
+    np.testing.assert_array_equal(full.ci_low, one_pass.ci_low.reshape(a.shape).astype(np.float32))
+    np.testing.assert_array_equal(full.ci_high, one_pass.ci_high.reshape(a.shape).astype(np.float32))
+
+
+def test_memorization_bootstrap_in_chunks_equals_one_pass(records, monkeypatch):
+    from heldout_core.estimators import _common
+
+    mask, correct, test = records
+    runs = RunSet.from_arrays(mask, correct, test, subset_ratio=0.7)
+    whole = memorization(runs, method="bootstrap", n_boot=300, seed=9)
+    monkeypatch.setattr(_common, "BOOTSTRAP_CHUNK", 4)
+    chunked = memorization(runs, method="bootstrap", n_boot=300, seed=9)
+    for name in ("estimate", "ci_low", "ci_high", "standard_error"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+    a, b, c, d = naive.memorization_counts(mask, correct)
+    iv = weighted_proportion_intervals(np.stack([a, c], -1), np.stack([b, d], -1), [1.0, -1.0],
+                                       IntervalSpec(method="bootstrap", n_boot=300, seed=9), np.arange(len(a)))
+    np.testing.assert_array_equal(whole.ci_low, iv.ci_low)
+    np.testing.assert_array_equal(whole.standard_error, iv.standard_error)
 
 
 def test_influence_full_to_disk_is_memory_mapped_and_identical(records, tmp_path):

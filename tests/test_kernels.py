@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from heldout_core import kernels
-from heldout_core.bitpack import pack_runs
-from heldout_core.bitpack import all_runs_words
+from heldout_core.bitpack import all_runs_words, pack_runs
+from heldout_core.intervals import IntervalSpec, mover_wilson, normal_quantile, weighted_proportion_intervals
 
 import naive
 
@@ -67,17 +67,106 @@ def test_pair_counts(shape):
                                   naive.pair_counts(mask, correct_test))
 
 
+def dense(args, *, confidence=0.95, row0=0, n_rows=None, intervals=True):
+    """The dense kernel into fresh outputs prefilled with 7 (a value no output takes), so cells
+    it failed to write show up."""
+    n_rows = len(args[3]) - row0 if n_rows is None else n_rows
+    shape = (n_rows, len(args[2])) if intervals else (0, 0)
+    est = np.full((n_rows, len(args[2])), 7.0, np.float32)
+    low, high = np.full(shape, 7.0, np.float32), np.full(shape, 7.0, np.float32)
+    kernels.influence_dense(*args, normal_quantile(confidence), row0, est, low, high, intervals)
+    return est, low, high
+
+
+def newcombe_reference(a, b, c, d, confidence):
+    """Today's interval functions on (a, b, c, d) count arrays: (low, high) float64."""
+    iv = weighted_proportion_intervals(np.stack([np.ravel(a), np.ravel(c)], -1), np.stack([np.ravel(b), np.ravel(d)], -1),
+                                       [1.0, -1.0], IntervalSpec(confidence=confidence))
+    return iv.ci_low.reshape(np.shape(a)), iv.ci_high.reshape(np.shape(a))
+
+
+def with_degenerate_columns(mask, correct_test):
+    """Train column 0 always in and 1 always out (empty groups); test column 0 always correct
+    and 1 never (all-correct and none-correct groups), where the shapes allow."""
+    mask, correct_test = mask.copy(), correct_test.copy()
+    mask[:, 0] = True
+    if mask.shape[1] > 1:
+        mask[:, 1] = False
+    correct_test[:, 0] = True
+    if correct_test.shape[1] > 1:
+        correct_test[:, 1] = False
+    return mask, correct_test
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("mode", MODES)
 def test_influence_dense_matches_two_matmul_formulation(shape, mode):
     mask, _, correct_test = records(shape, 4, mode)
     args = packed(mask, correct_test)
-    got = kernels.influence_dense(*args, 0, shape[2])
+    got, _, _ = dense(args, intervals=False)
     np.testing.assert_allclose(got, naive.influence_two_matmul(mask, correct_test), rtol=0, atol=2e-7, equal_nan=True)
-    # and exactly the float64 estimate rounded to float32
+    # and exactly the float64 estimate rounded to float32, with or without intervals
     np.testing.assert_array_equal(got, naive.influence_dense(mask, correct_test).astype(np.float32))
-    part = kernels.influence_dense(*args, shape[2] - 1, 1)
+    np.testing.assert_array_equal(dense(args)[0], got)
+    part, _, _ = dense(args, row0=shape[2] - 1, n_rows=1)
     np.testing.assert_array_equal(part, got[-1:])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("confidence", [0.95, 0.5, 0.999])
+def test_influence_dense_intervals_are_the_interval_functions_in_float32(shape, mode, confidence):
+    mask, correct_test = with_degenerate_columns(*records(shape, 12, mode)[::2])
+    args = packed(mask, correct_test)
+    est, low, high = dense(args, confidence=confidence)
+    a = naive.pair_counts(mask, correct_test)
+    b = np.broadcast_to(mask.sum(0), a.shape)
+    c = correct_test.sum(0)[:, None] - a
+    ref_low, ref_high = newcombe_reference(a, b, c, shape[0] - b, confidence)
+    np.testing.assert_array_equal(low, ref_low.astype(np.float32))
+    np.testing.assert_array_equal(high, ref_high.astype(np.float32))
+    undefined = (b == 0) | (b == shape[0])
+    assert np.isnan(low[undefined]).all() and np.isnan(high[undefined]).all() and np.isnan(est[undefined]).all()
+    assert not np.isnan(low[~undefined]).any() and (low[~undefined] <= est[~undefined]).all()
+    assert (est[~undefined] <= high[~undefined]).all()
+    # a chunk of rows starting anywhere writes exactly those rows
+    row0 = shape[2] // 2
+    part = dense(args, confidence=confidence, row0=row0, n_rows=shape[2] - row0)
+    for whole, rows in zip((est, low, high), part):
+        np.testing.assert_array_equal(rows, whole[row0:])
+
+
+def test_influence_dense_without_intervals_leaves_them_alone():
+    mask, _, correct_test = records((70, 1030, 131), 13)
+    args = packed(mask, correct_test)
+    est = np.full((131, 1030), 7.0, np.float32)
+    low = np.full((131, 1030), 7.0, np.float32)
+    kernels.influence_dense(*args, 1.96, 0, est, low, low, False)
+    assert (low == 7.0).all()
+    np.testing.assert_array_equal(est, naive.influence_dense(mask, correct_test).astype(np.float32))
+
+
+def test_difference_newcombe_equals_the_interval_functions():
+    # every count combination with groups of 0..7 runs (empty, all-correct and none-correct
+    # groups included), and random counts of groups up to 5,000 runs
+    grid = [(a, b, c, d) for b in range(8) for d in range(8) for a in range(b + 1) for c in range(d + 1)]
+    rng = np.random.default_rng(14)
+    b = rng.integers(1, 5000, 20_000)
+    d = rng.integers(1, 5000, 20_000)
+    a, c = rng.binomial(b, rng.random(20_000)), rng.binomial(d, rng.random(20_000))
+    a, b, c, d = (np.concatenate([np.array([g[k] for g in grid]), x]).astype(np.int64) for k, x in enumerate((a, b, c, d)))
+    for confidence in (0.95, 0.68, 0.9999):
+        est, low, high = (np.empty(len(a)) for _ in range(3))
+        kernels.difference_newcombe(a, b, c, d, normal_quantile(confidence), est, low, high)
+        ref_low, ref_high = newcombe_reference(a, b, c, d, confidence)
+        np.testing.assert_array_equal(low, ref_low)
+        np.testing.assert_array_equal(high, ref_high)
+        np.testing.assert_array_equal(est, naive.difference(a, b, c, d))
+        _, mw_low, mw_high = mover_wilson(np.stack([a, c], -1), np.stack([b, d], -1), [1.0, -1.0], confidence)
+        defined = (b > 0) & (d > 0)
+        np.testing.assert_array_equal(low[defined], mw_low[defined])
+        np.testing.assert_array_equal(high[defined], mw_high[defined])
+        assert np.isnan(low[~defined]).all() and np.isnan(high[~defined]).all() and np.isnan(est[~defined]).all()
 
 
 @pytest.mark.parametrize("shape", SHAPES)

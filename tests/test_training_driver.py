@@ -250,6 +250,45 @@ def test_batched_and_sequential_records_have_the_same_format(tmp_path):
     assert info["trainer"] == "batched"
 
 
+class CentroidsEvaluatedTogether(Centroids):
+    """Evaluates a batch in one call (as the zoo's MLPs do), recording the calls."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.evaluated = []        # sizes of evaluate_many calls
+
+    def evaluate_many(self, models, data):
+        self.evaluated.append(len(models))
+        return [super(CentroidsEvaluatedTogether, self).evaluate(m, data) for m in models]
+
+    def evaluate(self, model, data):
+        raise AssertionError("the driver evaluates through evaluate_many")
+
+
+def test_the_driver_evaluates_each_batch_in_one_call(tmp_path):
+    exp = CentroidsEvaluatedTogether()
+    exp.runs_per_batch = 4
+    train(exp, tmp_path / "together", runs=10)
+    assert exp.evaluated == [4, 4, 2] == exp.batches
+    seq = CentroidsEvaluatedTogether()
+    train(seq, tmp_path / "sequential", runs=3, sequential=True)
+    assert seq.evaluated == [1, 1, 1]
+    # the default evaluate_many loops over evaluate: the same records
+    plain = Centroids()
+    plain.runs_per_batch = 4
+    train(plain, tmp_path / "plain", runs=10)
+    assert_same_records(records(tmp_path / "together"), records(tmp_path / "plain"))
+
+
+def test_evaluate_many_must_return_one_result_per_model(tmp_path):
+    exp = CentroidsEvaluatedTogether()
+    exp.runs_per_batch = 4
+    exp.evaluate_many = lambda models, data: []
+    with pytest.raises(HeldoutError, match="evaluate_many returned 0 results for 4 models"):
+        train(exp, tmp_path, runs=4)
+    assert not records(tmp_path)
+
+
 def test_balanced_design_batches_only_equal_sized_subsets(tmp_path):
     exp = Centroids()
     exp.runs_per_batch = 16

@@ -99,3 +99,17 @@ def test_checkpoint_of_one_batched_run_restores_on_its_own(tmp_path):
         assert np.array_equal(got, want)
     np.testing.assert_array_equal(tf_mlp.predict(restored, x), tf_mlp.predict(models[1], x))
     assert restored(x, is_training=False).shape == (70, 3)
+
+
+def test_models_evaluated_together_predict_exactly_what_each_predicts_alone(monkeypatch):
+    x, _ = problem(n=300)
+    models = [tf_mlp.build(SIZES, s) for s in range(5)]
+    rng = np.random.default_rng(3)
+    for m in models:  # weights large enough that the classes vary
+        m.assign([rng.normal(scale=2.0, size=p.shape).astype(np.float32) for p in m.numpy_params()])
+    alone = np.stack([tf.argmax(m(x), axis=1).numpy() for m in models])
+    assert len(np.unique(alone)) == 3
+    np.testing.assert_array_equal(tf_mlp.predict_many(models, x), alone)
+    monkeypatch.setattr(tf_mlp, "_PREDICT_FLOATS", 5 * 6 * 7)  # chunks of 7 examples, the last one partial
+    np.testing.assert_array_equal(tf_mlp.predict_many(models, x), alone)
+    np.testing.assert_array_equal(tf_mlp.predict(models[2], x), alone[2])

@@ -4,8 +4,8 @@ Writes under ``--out`` (each file atomically; existing results only with ``--ove
 ``memorization.npz`` and ``.csv``, ``influence_topk.npz``, ``cscore.npz`` (also under the
 released C-score keys ``scores``/``labels``), ``high_infl_pairs.npz`` with labels (the released
 keys ``tr_idx``, ``tt_idx``, ``infl``, ``mem``), and with ``--full-influence`` the dense
-``influence_full.npy`` with ``.ci_low.npy`` and ``.ci_high.npy``. Every flag is checked before
-anything is read or written.
+``influence_full.npy`` with ``.ci_low.npy`` and ``.ci_high.npy`` (``--no-intervals``: the
+estimates alone). Every flag is checked before anything is read or written.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ def add_command(subparsers) -> None:
     est.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     est.add_argument("--full-influence", action="store_true",
                      help="also write the dense influence matrix (n_test x n_train float32) as influence_full.npy")
+    est.add_argument("--no-intervals", action="store_true",
+                     help="with --full-influence: write the dense estimates only, without their .ci_low/.ci_high "
+                          "files (faster, a third of the disk); the other results always carry intervals")
     est.add_argument("--labels", type=Path,
                      help=".npz with tr_labels and tt_labels (or labels_train/labels_test) for high-influence pairs")
     est.add_argument("--infl-threshold", type=float, default=0.15, help="high-influence pairs: influence at least (0.15)")
@@ -71,6 +74,9 @@ def check_flags(args: argparse.Namespace) -> None:
     params.influence_threshold(args.infl_threshold, "infl_threshold")
     params.influence_threshold(args.mem_threshold, "mem_threshold")
     params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
+    if args.no_intervals and not args.full_influence:
+        raise HeldoutError("--no-intervals applies to the dense matrix only; add --full-influence "
+                           "(the other results always carry their intervals).")
     if args.out.exists() and not args.out.is_dir():
         raise HeldoutError(f"--out {args.out} exists and is not a folder.")
     if args.out.is_dir() and not args.overwrite:
@@ -174,8 +180,9 @@ def run_estimate(args: argparse.Namespace) -> int:
         steps.update()
 
         if args.full_influence and one.n_test:
-            influence_matrix(one, out=stage / "influence_full.npy", **options)
-            files += [p.name for p in dense_output_paths(stage / "influence_full.npy")]
+            influence_matrix(one, out=stage / "influence_full.npy", intervals=not args.no_intervals, **options)
+            dense = dense_output_paths(stage / "influence_full.npy")
+            files += [p.name for p in (dense[:1] if args.no_intervals else dense)]
         steps.update()
         steps.close()
 
@@ -207,7 +214,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         print(reliability.summary())
     shown = [f for f in files if not f.startswith("influence_full.")]
     if args.full_influence and one.n_test:
-        shown.append("influence_full.npy (+ .ci_low.npy, .ci_high.npy)")
+        shown.append("influence_full.npy" + ("" if args.no_intervals else " (+ .ci_low.npy, .ci_high.npy)"))
     print(f"wrote {', '.join(shown)} to {args.out}")
     return 0
 

@@ -19,9 +19,10 @@ import numpy as np
 from .. import kernels, params
 from ..atomic import atomic_memmaps
 from ..errors import HeldoutError, ParameterError
-from ..intervals import IntervalSpec, interval_spec
+from ..intervals import IntervalSpec, interval_spec, normal_quantile
 from ..records import RunSet
-from ._common import DifferenceEstimates, check_runs, difference_estimates, difference_intervals, influence_streams
+from ._common import (BOOTSTRAP_CHUNK, DifferenceEstimates, check_runs, difference_estimates, difference_intervals,
+                      influence_streams)
 
 
 def _counts_of(runs: RunSet):
@@ -108,16 +109,17 @@ def influence_pairs(runs: RunSet, threshold: float, *, confidence: float = 0.95,
 class InfluenceMatrix:
     """Dense influence: ``estimate``, ``ci_low``, ``ci_high`` float32 (n_test, n_train), row j
     is test example j. ``n_in``/``n_out`` (n_train,) and ``total_correct`` (n_test,) are the
-    counts the estimates rest on (NaN columns: never in or never out)."""
+    counts the estimates rest on (NaN columns: never in or never out). Computed with
+    ``intervals=False``, ``ci_low``, ``ci_high``, ``confidence`` and ``method`` are None."""
 
     estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
+    ci_low: np.ndarray | None
+    ci_high: np.ndarray | None
     n_in: np.ndarray
     n_out: np.ndarray
     total_correct: np.ndarray
-    confidence: float
-    method: str
+    confidence: float | None
+    method: str | None
 
     @property
     def n_undefined(self) -> int:
@@ -132,54 +134,91 @@ def dense_output_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
     return Path(f"{stem}.npy"), Path(f"{stem}.ci_low.npy"), Path(f"{stem}.ci_high.npy")
 
 
-def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows_per_chunk: int = 256,
-                     confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
+def _chunks(n_rows: int, rows: int):
+    """Slices of ``rows`` consecutive rows (the last one shorter) covering 0 .. n_rows - 1."""
+    for row0 in range(0, n_rows, rows):
+        yield slice(row0, min(row0 + rows, n_rows))
+
+
+def _fill_closed_form(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None) -> None:
+    """Estimates (and Newcombe intervals when three matrices are given) straight from the kernel
+    into ``matrices``, float32 (n_test, n_train) each, in memory or memory-mapped."""
+    in_bits, test_bits, n_in, total_correct, n_runs = args
+    intervals = len(matrices) == 3
+    none = np.empty((0, 0), dtype=np.float32)
+    z = normal_quantile(spec.confidence)
+    n_test = len(total_correct)
+    for rows in _chunks(n_test, rows_per_chunk or max(n_test, 1)):
+        parts = [np.asarray(m[rows]) for m in matrices] + [none, none][:3 - len(matrices)]
+        kernels.influence_dense(in_bits, test_bits, n_in, total_correct, n_runs, z, rows.start, *parts, intervals)
+
+
+def _fill_bootstrap(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None) -> None:
+    """Bootstrap intervals, streamed: rows of at most BOOTSTRAP_CHUNK pairs (one row at least) at
+    a time, so scratch memory is bounded by the chunk, not the matrix."""
+    in_bits, test_bits, n_in, total_correct, n_runs = args
+    n_train = len(n_in)
+    rows_per = max(1, BOOTSTRAP_CHUNK // max(n_train, 1))
+    for rows in _chunks(len(total_correct), min(rows_per, rows_per_chunk or rows_per)):
+        counts = kernels.pair_counts(in_bits, test_bits[rows])
+        streams = influence_streams(np.arange(rows.start, rows.stop)[:, None], np.arange(n_train), n_train)
+        values = difference_intervals(counts, n_in, total_correct[rows, None] - counts, n_runs - n_in, spec, streams)
+        for matrix, value in zip(matrices, values):
+            matrix[rows] = value
+
+
+def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows_per_chunk: int | None = None,
+                     intervals: bool = True, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
                      seed: int | None = None) -> InfluenceMatrix:
     """The dense influence matrix with intervals, float32 (n_test, n_train) each.
 
-    With ``out=PATH.npy`` the three matrices are written to ``PATH.npy``, ``PATH.ci_low.npy`` and
-    ``PATH.ci_high.npy`` chunk by chunk (memory-mapped, so memory stays at one chunk of rows
-    however large the matrix), atomically, and returned memory-mapped read-only.
+    Newcombe intervals are computed inside the count kernel, pair by pair, and stored straight
+    into the float32 outputs: no float64 matrix is built, and the extra memory is a count tile
+    per thread. With ``out=PATH.npy`` the matrices are written to ``PATH.npy``,
+    ``PATH.ci_low.npy`` and ``PATH.ci_high.npy`` (memory-mapped, so memory stays at what is
+    being written however large the matrix), atomically, and returned memory-mapped read-only.
+    The bootstrap methods resample every pair (O(n_boot) each: hours at CIFAR scale), streamed
+    in chunks of bounded memory.
 
     Args:
-        rows_per_chunk: test rows per chunk (bounds the temporaries).
+        intervals: False for the estimates alone (about 60% of the time of the Newcombe form, and
+            one output instead of three; with ``out`` only ``PATH.npy`` is written).
+        rows_per_chunk: at most this many test rows per kernel call (default: all rows at once
+            for the closed form; rows of at most 65,536 pairs for the bootstrap methods).
     """
     runs, spec = _prepare(runs, confidence, method, n_boot, seed)
-    rows_per_chunk = params.integer(rows_per_chunk, "rows_per_chunk", minimum=1)
-    in_bits, test_bits, n_in, total_correct, n_runs = _counts_of(runs)
-    n_out = n_runs - n_in
+    intervals = params.flag(intervals, "intervals")
+    if rows_per_chunk is not None:
+        rows_per_chunk = params.integer(rows_per_chunk, "rows_per_chunk", minimum=1)
+    args = _counts_of(runs)
+    n_in, total_correct = args[2], args[3]
     shape = (runs.n_test, runs.n_train)
-
-    def fill(estimate, ci_low, ci_high):
-        for row0 in range(0, runs.n_test, rows_per_chunk):
-            rows = slice(row0, min(row0 + rows_per_chunk, runs.n_test))
-            counts = kernels.pair_counts(in_bits, test_bits[rows])
-            tc = total_correct[rows, None]
-            streams = influence_streams(np.arange(rows.start, rows.stop)[:, None], np.arange(runs.n_train), runs.n_train)
-            est, lo, hi, _ = difference_intervals(counts, np.broadcast_to(n_in, counts.shape), tc - counts,
-                                                  np.broadcast_to(n_out, counts.shape), spec, streams)
-            estimate[rows], ci_low[rows], ci_high[rows] = est, lo, hi
+    count = 3 if intervals else 1
+    fill = _fill_bootstrap if intervals and spec.method != "newcombe" else _fill_closed_form
 
     if out is None:
-        matrices = tuple(np.empty(shape, dtype=np.float32) for _ in range(3))
-        fill(*matrices)
+        matrices = tuple(np.empty(shape, dtype=np.float32) for _ in range(count))
+        fill(args, spec, matrices, rows_per_chunk)
     else:
-        paths = dense_output_paths(out)
+        paths = dense_output_paths(out)[:count]
         with atomic_memmaps(paths, shape, np.float32) as maps:
-            fill(*maps)
+            fill(args, spec, maps, rows_per_chunk)
         matrices = tuple(np.load(p, mmap_mode="r") for p in paths)
-    return InfluenceMatrix(*matrices, n_in, n_out, total_correct, spec.confidence, spec.method)
+    estimate, ci_low, ci_high = (matrices + (None, None))[:3]
+    return InfluenceMatrix(estimate, ci_low, ci_high, n_in, runs.n_runs - n_in, total_correct,
+                           spec.confidence if intervals else None, spec.method if intervals else None)
 
 
 # ---------------------------------------------------------------------------- dispatcher
 def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None = None, full: bool = False,
               confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000, seed: int | None = None,
-              out=None, rows_per_chunk: int = 256):
+              out=None, rows_per_chunk: int | None = None, intervals: bool = True):
     """Influence of training example i on test example j: accuracy on j when trained on i minus when not.
 
     Exactly one form: ``top_k=k`` (:func:`influence_topk`), ``threshold=t``
-    (:func:`influence_pairs`) or ``full=True`` (:func:`influence_matrix`, which takes ``out`` and
-    ``rows_per_chunk``). Other arguments as in :func:`~heldout_core.estimators.memorization`.
+    (:func:`influence_pairs`) or ``full=True`` (:func:`influence_matrix`, which takes ``out``,
+    ``rows_per_chunk`` and ``intervals``). Other arguments as in
+    :func:`~heldout_core.estimators.memorization`.
     """
     chosen = [name for name, on in (("top_k", top_k is not None), ("threshold", threshold is not None),
                                     ("full", bool(full))) if on]
@@ -188,8 +227,11 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
             "choose exactly one of top_k=k (the k most influential training examples per test example), "
             f"threshold=t (all pairs with influence >= t) or full=True (the dense matrix); got {', '.join(chosen) or 'none'}.")
     options = dict(confidence=confidence, method=method, n_boot=n_boot, seed=seed)
+    if not full and not params.flag(intervals, "intervals"):
+        raise ParameterError("intervals", "{parameter} applies to the dense matrix (full=True) only; the top-k and "
+                                          "threshold forms always carry their intervals.")
     if top_k is not None:
         return influence_topk(runs, top_k, **options)
     if threshold is not None:
         return influence_pairs(runs, threshold, **options)
-    return influence_matrix(runs, out=out, rows_per_chunk=rows_per_chunk, **options)
+    return influence_matrix(runs, out=out, rows_per_chunk=rows_per_chunk, intervals=intervals, **options)

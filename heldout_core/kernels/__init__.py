@@ -1,7 +1,9 @@
 """All Numba code: pure functions over arrays. No I/O, no validation, no Python objects.
 
 - :mod:`.config`: the Numba options every kernel uses, and the popcount intrinsic.
-- :mod:`.counts`: popcounts per example and per run, the AND-popcount pair counts, dense influence.
+- :mod:`.counts`: popcounts per example and per run, the AND-popcount pair counts.
+- :mod:`.newcombe`: Newcombe's interval of a difference of proportions, per statistic.
+- :mod:`.dense`: the dense influence matrix with intervals, written into float32 outputs.
 - :mod:`.selection`: top-k and threshold influence streamed over tiles; bootstrap quantiles.
 - :mod:`.rng`: SplitMix64 streams, one per statistic.
 - :mod:`.resampling`: bootstrap and BCa intervals from counts.
@@ -10,14 +12,17 @@ The public kernels are re-exported here (``from heldout_core import kernels; ker
 """
 
 from .config import popcount64
-from .counts import holdout_counts, influence_dense, pair_counts, per_run_counts, per_run_ones, row_popcounts
+from .counts import holdout_counts, pair_counts, per_run_counts, per_run_ones, row_popcounts
+from .dense import influence_dense
+from .newcombe import difference_newcombe
 from .resampling import (binomial_table, bootstrap_intervals, bootstrap_replicates, jackknife_acceleration,
                          normal_cdf, normal_ppf)
 from .rng import next_uniform, stream_state
 from .selection import influence_threshold, influence_topk, quantile_pair
 
 __all__ = [
-    "binomial_table", "bootstrap_intervals", "bootstrap_replicates", "holdout_counts", "influence_dense",
-    "influence_threshold", "influence_topk", "jackknife_acceleration", "next_uniform", "normal_cdf", "normal_ppf",
-    "pair_counts", "per_run_counts", "per_run_ones", "popcount64", "quantile_pair", "row_popcounts", "stream_state",
+    "binomial_table", "bootstrap_intervals", "bootstrap_replicates", "difference_newcombe", "holdout_counts",
+    "influence_dense", "influence_threshold", "influence_topk", "jackknife_acceleration", "next_uniform",
+    "normal_cdf", "normal_ppf", "pair_counts", "per_run_counts", "per_run_ones", "popcount64", "quantile_pair",
+    "row_popcounts", "stream_state",
 ]

@@ -181,40 +181,10 @@ def _tile_4x4(in_bits, correct_bits, i, j, w, out, col):
 
 
 # ---------------------------------------------------------------------------- influence
-# Training examples are processed in tiles of TRAIN_TILE columns, so a thread's scratch space is
-# TEST_BLOCK x TRAIN_TILE counts however large n_train is.
-
-
 @njit_serial
 def pair_estimate(a, b, total_correct, n_runs):
     """Influence estimate from counts (see the module docstring); NaN when b or R - b is 0."""
     return (float(a) * n_runs - float(total_correct) * b) / (float(b) * (n_runs - b))
-
-
-@njit_parallel
-def influence_dense(in_bits, correct_bits, n_in, total_correct, n_runs, row0, n_rows):
-    """Dense float32 influence estimates for test rows row0 .. row0 + n_rows - 1.
-
-    n_in: int64 (n_train,) runs with i in; total_correct: int64 (n_test,) runs with j correct.
-    Returns float32 (n_rows, n_train); NaN where i was never in or never out.
-    """
-    n_train = in_bits.shape[0]
-    out = np.empty((n_rows, n_train), dtype=np.float32)
-    n_in_f = n_in.astype(np.float64)
-    in_times_out = n_in_f * (n_runs - n_in_f)
-    for blk in prange((n_rows + TEST_BLOCK - 1) // TEST_BLOCK):
-        j0 = row0 + blk * TEST_BLOCK
-        j1 = min(j0 + TEST_BLOCK, row0 + n_rows)
-        buf = np.empty((TEST_BLOCK, min(TRAIN_TILE, n_train)), dtype=np.int32)
-        for t0 in range(0, n_train, TRAIN_TILE):
-            t1 = min(t0 + TRAIN_TILE, n_train)
-            block_counts(in_bits, correct_bits, j0, j1, t0, t1, buf)
-            for j in range(j0, j1):
-                tc = float(total_correct[j])
-                for i in range(t0, t1):
-                    # branch-free so the loop vectorizes; 0 / 0 -> NaN for undefined columns
-                    out[j - row0, i] = (buf[j - j0, i - t0] * float(n_runs) - tc * n_in_f[i]) / in_times_out[i]
-    return out
 
 
 # ---------------------------------------------------------------------------- per-run counts

@@ -195,19 +195,29 @@ class _Job:
 
 
 class _Writer:
-    """Evaluates a trained model and writes its run folder (checkpoint, run.json, aux last)."""
+    """Evaluates trained models (a batch at once) and writes each run folder (checkpoint,
+    run.json, aux last)."""
 
     def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int | None,
                  accuracies: list):
         self.experiment, self.data, self.out, self.base_info, self.epochs = experiment, data, out, base_info, epochs
         self.accuracies = accuracies  # list.append is atomic, so device threads may share it
 
-    def finish(self, model: Any, ratio: float, run_id: int, subset_idx: np.ndarray, trainer: str) -> None:
+    def evaluate(self, models: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(correct_train, correct_test) of each model, from one ``evaluate_many`` call, checked."""
+        name = self.experiment.name
+        results = list(self.experiment.evaluate_many(models, self.data)) if models else []
+        if len(results) != len(models):
+            raise HeldoutError(f"experiment '{name}': evaluate_many returned {len(results)} results for {len(models)} models.")
+        return [(_as_correctness(train, self.data.n_train, "training correctness", name),
+                 _as_correctness(test, self.data.n_test, "test correctness", name)) for train, test in results]
+
+    def finish(self, model: Any, ratio: float, run_id: int, subset_idx: np.ndarray, trainer: str,
+               correct: tuple[np.ndarray, np.ndarray]) -> None:
+        """Write the run folder of ``model`` with its correctness from :meth:`evaluate`."""
         name = self.experiment.name
         folder = run_dir(self.out, name, ratio, run_id)
-        correct_train, correct_test = self.experiment.evaluate(model, self.data)
-        correct_train = _as_correctness(correct_train, self.data.n_train, "training correctness", name)
-        correct_test = _as_correctness(correct_test, self.data.n_test, "test correctness", name)
+        correct_train, correct_test = correct
         # 1. checkpoint, into a hidden folder renamed to checkpoints/ when complete
         folder.mkdir(parents=True, exist_ok=True)
         partial = folder / f"{PARTIAL_CHECKPOINTS_PREFIX}{uuid.uuid4().hex}"
@@ -396,8 +406,8 @@ def train_runs(
                     model = experiment.build_model(data, s)
                     experiment.train(model, data, idx, seed=s, epochs=epochs)
                     models.append(model)
-            for model, run_id, idx in zip(models, owned_ids, owned_subsets):
-                writer.finish(model, job.ratio, run_id, idx, summary.trainer)
+            for model, run_id, idx, correct in zip(models, owned_ids, owned_subsets, writer.evaluate(models)):
+                writer.finish(model, job.ratio, run_id, idx, summary.trainer, correct)
                 run_locks.release(run_dir(out, name, job.ratio, run_id), finished=True)
         finally:
             for run_id in owned_ids:

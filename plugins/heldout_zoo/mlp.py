@@ -149,9 +149,15 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
                                     **self._schedule(epochs))
 
     def evaluate(self, model, data: ArrayData) -> tuple[np.ndarray, np.ndarray]:
+        return self.evaluate_many([model], data)[0]
+
+    def evaluate_many(self, models, data: ArrayData) -> list[tuple[np.ndarray, np.ndarray]]:
+        """All models of a batch in one graph call per chunk of examples (see ``tf_mlp.predict_many``)."""
         from . import tf_mlp
 
-        return tf_mlp.predict(model, data.x_train) == data.y_train, tf_mlp.predict(model, data.x_test) == data.y_test
+        train = tf_mlp.predict_many(models, data.x_train) == data.y_train
+        test = tf_mlp.predict_many(models, data.x_test) == data.y_test
+        return list(zip(train, test))
 
     def save_checkpoint(self, model, prefix: Path, *, epoch: int) -> None:
         from . import tf_mlp

@@ -91,10 +91,50 @@ def build(sizes: Sequence[int], seed: int) -> MLP:
 
 
 # ---------------------------------------------------------------------------- evaluation
-def predict(model: MLP, x: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """Predicted classes, int64 (n,)."""
-    out = [tf.argmax(model(x[i:i + batch]), axis=1).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+# Activations of one evaluation call stay under this many floats (64 MB): a chunk of examples
+# times the models times the widest layer.
+_PREDICT_FLOATS = 1 << 24
+
+
+@functools.lru_cache(maxsize=None)
+def _logits_fn():
+    """Logits (M, B, classes) of M stacked MLPs on the same inputs, as one compiled graph.
+
+    The operations of :meth:`MLP.__call__` (float32 ``matmul`` + bias, ReLU) with a leading model
+    axis: the inputs broadcast over it, so every model computes exactly what it computes alone
+    (measured bit for bit on CPU), however many models share the call.
+    """
+
+    @tf.function(reduce_retracing=True)
+    def logits(params, x):
+        h = x[None]
+        n_layers = len(params) // 2
+        for i in range(n_layers):
+            h = tf.matmul(h, params[2 * i]) + params[2 * i + 1][:, None, :]
+            if i < n_layers - 1:
+                h = tf.nn.relu(h)
+        return h
+
+    return logits
+
+
+def predict_many(models: Sequence[MLP], x: np.ndarray) -> np.ndarray:
+    """Predicted classes of each model on every example, int64 (M, n), from one graph call per
+    chunk of examples for all M models together (models of one layer layout)."""
+    weights = [m.numpy_params() for m in models]
+    params = [tf.constant(np.stack([w[k] for w in weights])) for k in range(len(weights[0]))]
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    widest = max(models[0].sizes)
+    chunk = max(1, _PREDICT_FLOATS // (len(models) * widest))
+    logits = _logits_fn()
+    out = [tf.argmax(logits(params, tf.constant(x[i:i + chunk])), axis=2).numpy() for i in range(0, len(x), chunk)]
+    return np.concatenate(out, axis=1).astype(np.int64) if out else np.zeros((len(models), 0), dtype=np.int64)
+
+
+def predict(model: MLP, x: np.ndarray) -> np.ndarray:
+    """Predicted classes, int64 (n,): :func:`predict_many` of one model, so a run's records are
+    the same whether it was evaluated alone or in a batch."""
+    return predict_many([model], x)[0]
 
 
 # ---------------------------------------------------------------------------- checkpoints
