@@ -20,7 +20,8 @@ Optional, for many small models: set ``runs_per_batch`` and implement :meth:`Exp
 to train several runs in one program (the MLP experiments of ``heldout_zoo`` do this); override
 :meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators;
 :meth:`Experiment.check_requirements` to say which install is missing before any work starts;
-:meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``).
+:meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``);
+:meth:`Experiment.images` to show examples in figures (``heldout report``).
 """
 
 from __future__ import annotations
@@ -220,6 +221,19 @@ class Experiment(abc.ABC):
         """
         correct_train, correct_test = self.evaluate(model, data)
         return correct_train if split == "train" else correct_test
+
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray) -> Any:
+        """Pictures of the examples ``ids`` (int64) of ``split`` (``"train"`` or ``"test"``), for
+        figures (``heldout report``); ``data_path`` is ``--data``, or None.
+
+        Returns (len(ids), H, W) grey or (len(ids), H, W, 3) RGB images, uint8 or float in
+        [0, 1] (:func:`heldout_core.example_images.as_images` makes them from most inputs); or
+        a sequence with one such image, or None, per id when only some can be had. The default,
+        None, means the experiment has no pictures: figures show ids and labels instead. Raise
+        HeldoutError, saying what to pass, when the data cannot be found; a report says so and
+        goes on without pictures.
+        """
+        return None
 
     def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
                    epochs: int) -> list[Any]:

@@ -67,6 +67,12 @@ class CifarInception(SonnetExperiment):
             raise HeldoutError(f"experiment '{self.name}' needs --data: {self.data_help}.")
         return CifarData(load_cifar(self.variant, data_path, "train"), load_cifar(self.variant, data_path, "test"))
 
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray) -> np.ndarray:
+        """uint8 (len(ids), 32, 32, 3) images of ``ids``, read from ``--data`` as for training."""
+        if data_path is None:
+            raise HeldoutError(f"experiment '{self.name}' needs --data for its images: {self.data_help}.")
+        return load_cifar(self.variant, data_path, split).subset(ids).images
+
     def new_network(self):
         from .model import SmallInception
 
