@@ -18,7 +18,7 @@ import sys
 from ..errors import HeldoutError, ParameterError
 from ..version import __version__
 
-COMMAND_MODULES = ("info", "estimate", "train", "quickstart", "plugins", "import_archive", "verify")
+COMMAND_MODULES = ("info", "estimate", "report", "train", "quickstart", "plugins", "import_archive", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
