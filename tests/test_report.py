@@ -57,16 +57,9 @@ def check_page(out) -> tuple[str, _Page]:
     return (out / "report.html").read_text(encoding="utf-8"), page
 
 
-@pytest.fixture
-def release(tmp_path, small_runs):
-    write_release_layout(small_runs, tmp_path / "records")
-    np.savez(tmp_path / "labels.npz", tr_labels=small_runs.labels_train, tt_labels=small_runs.labels_test)
-    return tmp_path
-
-
 def test_report_from_records_with_labels(release, capsys):
     out = release / "report"
-    assert main(["report", str(release / "records"), "--out", str(out), "--labels", str(release / "labels.npz"),
+    assert main(["report", str(release / "release"), "--out", str(out), "--labels", str(release / "labels.npz"),
                  "--top", "4"]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out / 'report.html'} (7 figures, PNG and PDF)" in printed
@@ -74,8 +67,9 @@ def test_report_from_records_with_labels(release, capsys):
     assert sorted(image["src"] for image in page.images) == sorted(f"{name}.png" for name in FIGURE_NAMES)
     assert all((out / f"{name}.pdf").is_file() for name in FIGURE_NAMES)
     for fact in ("Experiment</dt><dd>toy", "150 runs (ratio 0.7: 150 runs); 40 training and 25 test examples",
-                 "models fit", "Memorization</dt><dd>at ratio 0.7 (150 runs, 95% newcombe intervals): mean",
-                 "C-scores</dt><dd>over ratios 0.7", "High-influence pairs</dt><dd>", "computed from the records"):
+                 "models fit", "Memorization</dt><dd>at ratio 0.7 (150 runs): 95% newcombe intervals; mean",
+                 "C-scores</dt><dd>over ratios 0.7: 95% newcombe intervals; mean", "High-influence pairs</dt><dd>",
+                 "computed from the records"):
         assert fact in text
     # an experiment that no installed plugin provides has no pictures: the page says so
     assert "Images: none shown (no installed plugin provides experiment &#x27;toy&#x27;)" in text
@@ -83,7 +77,7 @@ def test_report_from_records_with_labels(release, capsys):
 
 
 def test_report_reads_the_score_files_of_heldout_estimate(release, capsys):
-    records, out = str(release / "records"), release / "scores"
+    records, out = str(release / "release"), release / "scores"
     assert main(["estimate", records, "--out", str(out), "--labels", str(release / "labels.npz")]) == 0
     assert main(["report", records, "--out", str(out), "--labels", str(release / "labels.npz")]) == 0
     text, _ = check_page(out)

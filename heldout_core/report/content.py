@@ -81,7 +81,7 @@ def report_content(runs: RunSet, one: RunSet, *, scores_dir: Path | None, data: 
     content.facts.append(("Fit", diagnostics.summary()))
     if diagnostics.warning():
         content.missing.append(f"Fit: {diagnostics.warning()}")
-    _memorization_facts(content, one, mem, level, ratio, scores)
+    _memorization_facts(content, one, mem, ratio, scores)
     _cscore_facts(content, cscore, scores.sources["C-score"])
     _influence_facts(content, one, scores)
     _label_facts(content, runs, mem, cscore, extras)
@@ -111,14 +111,21 @@ def report_content(runs: RunSet, one: RunSet, *, scores_dir: Path | None, data: 
 
 
 # ---------------------------------------------------------------------------- summary facts
-def _memorization_facts(content: Content, one: RunSet, mem, level: str, ratio: float, scores: Scores) -> None:
+def _score_summary(result, sure: str, source: str) -> str:
+    """The summary of one statistic: its intervals, the mean over examples with a t interval,
+    the median interval width, ``sure`` (counts of intervals beyond a line), undefined, source."""
+    level = level_text(result.confidence)
+    return (f"{level} {result.method} intervals; mean {_mean_interval(np.asarray(result.estimate), result.confidence)} "
+            f"({level} t interval over examples), median interval width {_median_width(result):.3f}; {sure}; "
+            f"{result.n_undefined} undefined; {source}")
+
+
+def _memorization_facts(content: Content, one: RunSet, mem, ratio: float, scores: Scores) -> None:
     defined = np.isfinite(mem.estimate)
     never_out, never_in = int((np.asarray(mem.n_out) == 0).sum()), int((np.asarray(mem.n_in) == 0).sum())
-    text = (f"at ratio {ratio:g} ({one.n_runs} runs, {level} {mem.method} intervals): mean "
-            f"{_mean_interval(np.asarray(mem.estimate), mem.confidence)} ({level} t interval over examples), "
-            f"median interval width {_median_width(mem):.3f}; {count_text(int((mem.ci_low > 0).sum()), 'example')} with "
-            f"the interval above 0, {int((mem.ci_low > MEMORIZED).sum())} above {MEMORIZED}; "
-            f"{mem.n_undefined} undefined; {scores.sources['memorization']}")
+    sure = f"{count_text(int((mem.ci_low > 0).sum()), 'example')} with the interval above 0, " \
+           f"{int((mem.ci_low > MEMORIZED).sum())} above {MEMORIZED}"
+    text = f"at ratio {ratio:g} ({one.n_runs} runs): {_score_summary(mem, sure, scores.sources['memorization'])}"
     content.facts.append(("Memorization", text))
     if one.n_runs == 1:
         content.missing.append(f"Only 1 run at ratio {ratio:g}: memorization needs runs that train on an example and "
@@ -135,12 +142,8 @@ def _memorization_facts(content: Content, one: RunSet, mem, level: str, ratio: f
 
 def _cscore_facts(content: Content, cscore, source: str) -> None:
     ratios = ", ".join(f"{r:g}" for r in cscore.ratios)
-    level = level_text(cscore.confidence)
-    text = (f"over ratios {ratios} ({level} {cscore.method} intervals): mean "
-            f"{_mean_interval(np.asarray(cscore.estimate), cscore.confidence)}, median interval width "
-            f"{_median_width(cscore):.3f}; {count_text(int((cscore.ci_high < 0.5).sum()), 'example')} with the interval "
-            f"below 0.5; "
-            f"{cscore.n_undefined} undefined; {source}")
+    low = f"{count_text(int((cscore.ci_high < 0.5).sum()), 'example')} with the interval below 0.5"
+    text = f"over ratios {ratios}: {_score_summary(cscore, low, source)}"
     content.facts.append(("C-scores", text))
     if cscore.n_undefined:
         content.missing.append(f"C-scores: {count_text(cscore.n_undefined, 'training example')} never held out at "
