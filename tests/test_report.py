@@ -162,3 +162,12 @@ def test_records_without_test_correctness_or_a_name(tmp_path):
     assert any(m.startswith("Influence: the records have no test correctness") for m in report.missing)
     assert any("the records do not name their experiment; pass --experiment" in m for m in report.missing)
     assert "influence.png" not in {image["src"] for image in page.images}
+
+
+def test_without_matplotlib_the_report_names_the_extra(release, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(["report", str(release / "release"), "--out", str(release / "out")]) == 2
+    assert "pip install 'heldout-influence[figures]'" in capsys.readouterr().err

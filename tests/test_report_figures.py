@@ -115,7 +115,7 @@ def test_interval_widths_by_runs_draws_the_band_and_the_extrapolation(results):
     panels = _panels(figure)
     assert len(panels) == 2
     for ax, curve in zip(panels, curves):
-        assert ax.get_title() == f"{curve.statistic}: 95% interval width vs runs"
+        assert ax.get_title() == f"{curve.statistic.capitalize()}: 95% interval width vs runs"
         assert ax.get_xscale() == "log" and ax.get_xlabel().startswith("runs")
         assert any(isinstance(c, PolyCollection) for c in ax.collections)  # the 10th-90th percentile band
         labels = [line.get_label() for line in ax.get_lines()]
@@ -153,7 +153,7 @@ def test_extremes_grid_shows_pictures_labels_and_intervals(results):
     caption = f"#{i} label {results['runs'].labels_train[i]} (was {clean[i]})\nmem " \
               f"{mem.estimate[i]:.2f} [{mem.ci_low[i]:.2f}, {mem.ci_high[i]:.2f}]"
     assert caption in texts
-    assert any(t.startswith("memorization: id, given label, estimate [95% interval]") for t in texts)
+    assert any(t.startswith("Memorization: id, given label, estimate [95% interval]") for t in texts)
     _renders(figure)
 
 

@@ -123,15 +123,13 @@ def build_report(path: str | os.PathLike, out: str | os.PathLike, *, experiment:
     extras: dict[str, np.ndarray] = {}
     if labels_file is not None:
         from ..loading import load_labels
-        from ..npz import load_npz
 
         labels_train, labels_test = load_labels(labels_file)
         try:
             runs = runs.with_labels(labels_train, labels_test if runs.n_test else None)
         except HeldoutError as exc:  # a labels file of other records: say which file
             raise HeldoutError(f"{labels_file} does not fit the records: {exc}") from None
-        extras = {k: v for k, v in load_npz(labels_file, str(labels_file)).items()
-                  if k in ("noisy_idx", "clean_labels_train")}
+        extras = _label_noise(labels_file)
     one, ratio_note = choose_ratio(runs, ratio)
 
     from .content import report_content
@@ -150,6 +148,14 @@ def build_report(path: str | os.PathLike, out: str | os.PathLike, *, experiment:
         handle.write(render_page(f"heldout report: {name or 'unnamed experiment'}", subtitle, content.facts,
                                  missing, [entry for entry, _ in content.figures]))
     return Report(page, written, missing, time.perf_counter() - start)
+
+
+def _label_noise(path: Path) -> dict[str, np.ndarray]:
+    """``noisy_idx`` and ``clean_labels_train`` (the labels flipped on purpose, as ``heldout
+    train -o label_noise=...`` records them) from a labels file already read once, reading just
+    those members: a labels file may be a released statistics file of gigabytes."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in ("noisy_idx", "clean_labels_train") if key in data.files}
 
 
 def _write_figures(figures, out: Path) -> list[Path]:

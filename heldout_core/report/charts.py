@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .class_means import class_means
 from .convergence import IntervalWidthCurve
@@ -93,8 +94,9 @@ def class_summary(labels, memorization=None, cscore=None, *, confidence: float =
     axes = figure.subplots(len(present), 1, squeeze=False)[:, 0]
     for ax, (name, result, colour) in zip(axes, present):
         means = class_means(result.estimate, labels, confidence=confidence)
-        ax.set_title(f"Mean {name.lower()} per class ({level_text(confidence)} t interval over its examples)")
-        ax.set_ylabel(f"mean {name.lower()}")
+        noun = "C-score" if result is cscore else "memorization"
+        ax.set_title(f"Mean {noun} per class ({level_text(confidence)} t interval over its examples)")
+        ax.set_ylabel(f"mean {noun}")
         if not len(means.classes):
             no_data(ax, "no defined estimates")
             continue
@@ -124,12 +126,12 @@ def interval_widths_by_runs(*curves: IntervalWidthCurve) -> Figure:
     """
     if not curves:
         raise ValueError("pass at least one IntervalWidthCurve.")
-    figure = new_figure(4.8 * len(curves), 3.8)
+    figure = new_figure(4.8 * len(curves), 4.4)
     axes = figure.subplots(1, len(curves), squeeze=False)[0]
     for ax, curve in zip(axes, curves):
         colour = MEMORIZATION if curve.statistic == "memorization" else CSCORE
         level = level_text(curve.confidence)
-        ax.set_title(f"{curve.statistic}: {level} interval width vs runs")
+        ax.set_title(f"{curve.statistic[0].upper()}{curve.statistic[1:]}: {level} interval width vs runs")
         ax.set_xlabel("runs (nested random subsets of the records)")
         ax.set_ylabel(f"{level} interval width")
         ok = np.isfinite(curve.median)
@@ -147,7 +149,11 @@ def interval_widths_by_runs(*curves: IntervalWidthCurve) -> Figure:
                 label=f"1/sqrt(runs): {last:.3f} -> {last / 2:.3f} at {4 * last_runs:.0f}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="lower left")
+        # plain-number ticks at the first, a middle and the last subset size, and the line's end
+        ticks = sorted({int(runs[0]), int(runs[len(runs) // 2]), int(last_runs), 4 * int(last_runs)})
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return figure
 
 

@@ -129,7 +129,7 @@ def extremes_grid(result, statistic: str = "memorization", *, labels=None, clean
     bands = [(title, max(1, math.ceil(len(ids) / columns))) for title, ids in sections]
     figure = new_figure(max(CELL_WIDTH * columns, MIN_WIDTH), _height(bands), layout=None)
     level = level_text(result.confidence)
-    figure.suptitle(f"{statistic}: id, given label, estimate [{level} interval]", fontsize=10,
+    figure.suptitle(f"{statistic[0].upper()}{statistic[1:]}: id, given label, estimate [{level} interval]", fontsize=10,
                     y=1 - 0.5 * TITLE / _height(bands), va="center")
     if not len(high):
         no_data(figure.add_subplot(), f"no defined {statistic} estimates to show")
