@@ -12,9 +12,11 @@ Modules, bottom up (each imports only the ones above it in this list):
 - ``aux_arrays``, ``layout``, ``store``, ``loading``: the per-run record file, the release
   folder layout, the compact store, and :func:`load_runs`;
 - ``kernels``, ``intervals``, ``estimators``: Numba counts, interval methods, the statistics;
-- ``experiment``, ``hookspecs``, ``plugins``: the plugin contract and registry;
+- ``experiment``, ``example_images``, ``hookspecs``, ``plugins``: the plugin contract (and
+  pictures of examples for figures) and the registry;
 - ``training``, ``archive``, ``verify``, ``survey``: training runs, importing released archives,
   checking checkpoints, checking folders of records;
+- ``report``: figures and the HTML report (matplotlib, imported only there);
 - ``cli``: the ``heldout`` command, one module per command.
 """
 

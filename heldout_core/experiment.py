@@ -22,7 +22,8 @@ one (the MLP experiments of ``heldout_zoo`` do both); override
 :meth:`Experiment.devices` and :meth:`Experiment.device_scope` to spread runs over accelerators;
 :meth:`Experiment.check_requirements` to say which install is missing before any work starts;
 :meth:`Experiment.evaluate_split` to evaluate one split alone (``heldout verify``);
-:meth:`Experiment.relabel` to train on changed labels (``heldout train --label-noise``).
+:meth:`Experiment.relabel` to train on changed labels (``heldout train --label-noise``);
+:meth:`Experiment.images` to show examples in figures (``heldout report``).
 """
 
 from __future__ import annotations
@@ -294,6 +295,19 @@ class Experiment(abc.ABC):
         gives for it alone.
         """
         return [self.evaluate(model, data) for model in models]
+
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray) -> Any:
+        """Pictures of the examples ``ids`` (int64) of ``split`` (``"train"`` or ``"test"``), for
+        figures (``heldout report``); ``data_path`` is ``--data``, or None.
+
+        Returns (len(ids), H, W) grey or (len(ids), H, W, 3) RGB images, uint8 or float in
+        [0, 1] (:func:`heldout_core.example_images.as_images` makes them from most inputs); or
+        a sequence with one such image, or None, per id when only some can be had. The default,
+        None, means the experiment has no pictures: figures show ids and labels instead. Raise
+        HeldoutError, saying what to pass, when the data cannot be found; a report says so and
+        goes on without pictures.
+        """
+        return None
 
     def train_many(self, data: Data, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
                    epochs: int | None) -> list[Any]:

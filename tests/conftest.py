@@ -37,6 +37,17 @@ def small_runs():
                               labels_train=rng.integers(0, 3, 40), labels_test=rng.integers(0, 3, 25))
 
 
+@pytest.fixture
+def release(tmp_path, small_runs):
+    """``small_runs`` written in the released layout under ``tmp_path/release``, and their labels
+    in ``tmp_path/labels.npz``; yields ``tmp_path``."""
+    from heldout_core import write_release_layout
+
+    write_release_layout(small_runs, tmp_path / "release")
+    np.savez(tmp_path / "labels.npz", tr_labels=small_runs.labels_train, tt_labels=small_runs.labels_test)
+    return tmp_path
+
+
 EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
 
 

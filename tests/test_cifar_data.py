@@ -120,6 +120,16 @@ def test_subset_takes_examples_by_id(cifar10_files):
         train.subset([15])
 
 
+def test_experiment_pictures_are_the_images_of_the_ids(cifar10_files):
+    from heldout_zoo.cifar.experiment import Cifar10Inception
+
+    root, _, (images, _), (test_images, _) = cifar10_files
+    np.testing.assert_array_equal(Cifar10Inception().images(root, "train", np.array([7, 2])), images[[7, 2]])
+    np.testing.assert_array_equal(Cifar10Inception().images(root, "test", np.array([3])), test_images[[3]])
+    with pytest.raises(HeldoutError, match="needs --data for its images"):
+        Cifar10Inception().images(None, "train", np.array([0]))
+
+
 # ----------------------------------------------------------------------------- tf.data
 
 

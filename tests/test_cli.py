@@ -3,16 +3,9 @@ import csv
 import numpy as np
 import pytest
 
-from heldout_core import write_release_layout, write_store
+from heldout_core import write_store
 from heldout_core.cli import main
 from heldout_core.estimators import influence, memorization
-
-
-@pytest.fixture
-def release(tmp_path, small_runs):
-    write_release_layout(small_runs, tmp_path / "release")
-    np.savez(tmp_path / "labels.npz", tr_labels=small_runs.labels_train, tt_labels=small_runs.labels_test)
-    return tmp_path
 
 
 def test_info_lists_runs_and_problems(release, capsys):

@@ -108,6 +108,26 @@ def test_builder_writes_records_that_line_up_with_the_index(tree, tmp_path):
     assert [p["label"] for p in parsed] == [5, 999] and [p["index"] for p in parsed] == [0, 1]
 
 
+def test_pictures_are_read_from_the_shards_that_hold_their_ids(tree, tmp_path):
+    from heldout_zoo.imagenet.experiment import ImagenetResnet50
+
+    root, index_path, raw = tree
+    out = tmp_path / "records"
+    build_records(root, index_path, out, shards={"train": 3, "test": 1})
+    (out / "imagenet_index.npz").write_bytes(index_path.read_bytes())
+    assert records.shards_holding([0, 2, 3, 6], 7, 3).tolist() == [0, 1, 1, 2]  # shards [0, 2), [2, 4), [4, 7)
+    pictures = ImagenetResnet50().images(out, "train", np.array([5, 0, 3]))
+    assert [p.shape for p in pictures] == [(96, 96, 3)] * 3 and all(p.dtype == np.uint8 for p in pictures)
+    assert not np.array_equal(pictures[0], pictures[1])
+    test = ImagenetResnet50().images(out, "test", np.array([1]))
+    assert test[0].shape == (96, 96, 3) and test[0].std() > 10  # the smooth gradient image, not a blank
+    # ids the shard budget does not reach get no picture instead of a scan of every shard
+    files = records.record_files(out, "train")
+    assert records.read_pictures(files, [0, 6], 7, max_shards=1)[1] is None
+    with pytest.raises(HeldoutError, match="needs --data"):
+        ImagenetResnet50().images(None, "train", np.array([0]))
+
+
 def test_builder_refuses_unknown_missing_and_misfiled_images(tree, tmp_path):
     root, index_path, _ = tree
     index = read_index(index_path)

@@ -93,7 +93,7 @@ def test_relative_imports_resolve_to_modules(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["heldout_core", "heldout_core.cli", "heldout_core.plugins",
-                                    "heldout_core.training", "heldout_core.loading"])
+                                    "heldout_core.training", "heldout_core.loading", "heldout_core.report"])
 def test_core_imports_no_framework(module):
     code = (f"import sys, {module}; heavy = [m for m in ('tensorflow', 'dask', 'matplotlib', 'sonnet') "
             "if m in sys.modules]; print(','.join(heavy))")

@@ -34,3 +34,6 @@ def test_quickstart_trains_analyses_and_resumes(tmp_path):
     # the second call trains nothing and finds the same
     assert second.n_noisy_found == result.n_noisy_found
     assert len(list((tmp_path / "digits" / "0.7").iterdir())) == 24
+    # it ends with its report, and says where it is
+    page = tmp_path / "report" / "report.html"
+    assert f"report: {page} (7 figures, written in" in text and page.is_file()

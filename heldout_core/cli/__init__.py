@@ -18,7 +18,8 @@ import sys
 from ..errors import HeldoutError, ParameterError
 from ..version import __version__
 
-COMMAND_MODULES = ("info", "estimate", "train", "quickstart", "plugins", "import_archive", "verify", "clean", "plan", "compare")
+COMMAND_MODULES = ("info", "estimate", "report", "train", "quickstart", "plugins", "import_archive", "verify",
+                   "clean", "plan", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,8 @@
 
 Trains the ``digits`` experiment (400 runs on 70% subsets by default) with 5% of the training
 labels flipped to another class, then estimates memorization, influence and C-scores with 95%
-intervals and reports how well memorization finds the flipped labels.
+intervals, reports how well memorization finds the flipped labels, and writes the report of
+``heldout report`` to ``<out>/report/report.html``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 RATIO = 0.7
 LABEL_NOISE = 0.05
+REPORT_FOLDER = "report"  # under --out
 
 
 @dataclass(frozen=True)
@@ -99,4 +101,18 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
         i = int(infl.train_idx[j, 0])
         say(f"  train {i} (label {labels['labels_train'][i]}) -> test {j} (label {labels['labels_test'][j]}): "
             f"{_fmt(infl.estimate[j, 0], infl.ci_low[j, 0], infl.ci_high[j, 0])}")
+    _write_report(folder, Path(out) / REPORT_FOLDER, record, say)
     return QuickstartResult(noisy, top, found, low_found)
+
+
+def _write_report(folder: Path, out: Path, record, say) -> None:
+    """The quickstart's ``heldout report``, or one line saying why it was skipped."""
+    from ..errors import HeldoutError
+    from ..report import build_report
+
+    try:
+        report = build_report(folder, out, runs=record)
+    except HeldoutError as exc:  # matplotlib (the figures extra) not installed
+        say(f"\nreport: skipped: {exc}")
+        return
+    say(f"\nreport: {report.page} ({len(report.files) // 2} figures, written in {report.seconds:.1f} s)")

@@ -74,6 +74,15 @@ class Arrays(MLPExperiment):
             raise HeldoutError("experiment 'arrays' needs --data PATH, an .npz with x_train, y_train, x_test and y_test.")
         return read_arrays(Path(data_path))
 
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray):
+        """``x_<split>[ids]`` as pictures when the arrays hold images, in the shape the file gives
+        (2-D or 3-D per example, or square-length vectors); None for other inputs."""
+        from heldout_core.example_images import as_images
+
+        if data_path is None:
+            self.load_arrays(None)  # raises, saying that --data is needed
+        x = load_npz(Path(data_path), str(data_path)).get(f"x_{split}")
+        return None if x is None else as_images(x[ids])
 
 @hookimpl
 def register_experiments(register):

@@ -90,6 +90,14 @@ class MLPExperiment(NeedsPackages, OneWorkerPerGPU, Experiment):
             y_train = noisy
         return ArrayData(np.asarray(x_train, dtype=np.float32), y_train, np.asarray(x_test, dtype=np.float32), y_test, extras)
 
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray):
+        """The inputs of ``ids`` as pictures when they are square-length vectors (digits' 64 ->
+        8x8, MNIST's 784 -> 28x28, as :meth:`load_arrays` scales them); None otherwise."""
+        from heldout_core.example_images import as_images
+
+        x_train, _, x_test, _ = self.load_arrays(data_path)
+        return as_images(np.asarray(x_train if split == "train" else x_test)[ids])
+
     def classes_of(self, y_train: np.ndarray, y_test: np.ndarray) -> int:
         """Number of classes: ``num_classes``, or 1 + the largest label when it comes from the data."""
         largest = int(max(y_train.max(initial=0), y_test.max(initial=0)))

@@ -73,6 +73,12 @@ class CifarInception(SonnetExperiment):
         train = dataclasses.replace(data.train, labels=np.asarray(labels_train, dtype=np.int64)[data.train.ids])
         return dataclasses.replace(data, train=train)
 
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray) -> np.ndarray:
+        """uint8 (len(ids), 32, 32, 3) images of ``ids``, read from ``--data`` as for training."""
+        if data_path is None:
+            raise HeldoutError(f"experiment '{self.name}' needs --data for its images: {self.data_help}.")
+        return load_cifar(self.variant, data_path, split).subset(ids).images
+
     def new_network(self):
         from .model import SmallInception
 

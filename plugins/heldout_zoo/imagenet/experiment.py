@@ -80,6 +80,15 @@ class ImagenetResnet50(SonnetExperiment):
     def relabel(self, data: ImagenetData, labels_train: np.ndarray) -> ImagenetData:
         return dataclasses.replace(data, labels_train=np.asarray(labels_train, dtype=np.int64), relabelled=True)
 
+    def images(self, data_path: Path | None, split: str, ids: np.ndarray) -> list:
+        """Centre crops of ``ids`` decoded from the TFRecords of ``--data``, None for an id not
+        found within the bounded read of :func:`.records.read_pictures`."""
+        from .records import read_pictures
+
+        data = self.load_data(data_path)
+        files, n = (data.train_files, data.n_train) if split == "train" else (data.test_files, data.n_test)
+        return read_pictures(files, ids, n)
+
     def new_network(self):
         from .model import resnet50
 

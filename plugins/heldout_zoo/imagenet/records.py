@@ -36,6 +36,8 @@ CROP_PADDING = 32  # evaluation crops 224 / (224 + 32) of the shorter side
 MEAN_RGB = (0.485, 0.456, 0.406)
 STDDEV_RGB = (0.229, 0.224, 0.225)
 SHUFFLE_BUFFER = 10_000
+PICTURE_SIZE = 96  # side of the centre crops shown in figures
+MAX_PICTURE_SHARDS = 64  # shards read at most for one batch of pictures
 
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -148,3 +150,35 @@ def imagenet_dataset(files: Sequence[str], batch_size: int, *, training: bool, s
                               "label": ex["label"], "index": ex["index"]}
     data = data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def shards_holding(ids, n_examples: int, n_shards: int) -> np.ndarray:
+    """The shard of each id when ``n_shards`` shards hold contiguous, near-equal ranges of the
+    ``n_examples`` ids in order, as :func:`heldout_zoo.imagenet.builder.write_shards` writes them."""
+    bounds = np.linspace(0, n_examples, n_shards + 1).astype(int)
+    return np.clip(np.searchsorted(bounds, np.asarray(ids, dtype=np.int64), side="right") - 1, 0, n_shards - 1)
+
+
+def read_pictures(files: Sequence[str], ids, n_examples: int, *, size: int = PICTURE_SIZE,
+                  max_shards: int = MAX_PICTURE_SHARDS) -> list[np.ndarray | None]:
+    """uint8 (size, size, 3) pictures of the examples ``ids``: their evaluation centre crops
+    (:func:`center_crop`), shrunk.
+
+    Bounded for ImageNet's 1.28 million records: only the shards that the builder's id ranges
+    assign to ``ids`` are read (at most ``max_shards`` of them, the ones holding the most ids),
+    and only the JPEGs of ``ids`` are decoded. An id not found there (records written in
+    another order, or beyond the shard budget) gets None.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    shard_of = shards_holding(ids, n_examples, len(files))
+    shards, counts = np.unique(shard_of, return_counts=True)
+    found: dict[int, np.ndarray] = {}
+    for shard in shards[np.argsort(-counts, kind="stable")][:max_shards]:
+        wanted = tf.constant(np.unique(ids[shard_of == shard]))
+        data = tf.data.TFRecordDataset(files[int(shard)]).map(parse_example)
+        data = data.filter(lambda ex: tf.reduce_any(tf.equal(ex["index"], wanted)))
+        for example in data:
+            # the crop the model is evaluated on, shrunk for display
+            crop = tf.image.resize(center_crop(example["jpeg"]), [size, size], antialias=True).numpy()
+            found[int(example["index"])] = np.clip(np.round(crop * 255.0), 0, 255).astype(np.uint8)
+    return [found.get(int(i)) for i in ids]
