@@ -24,7 +24,8 @@ def test_quickstart_trains_analyses_and_resumes(tmp_path):
         plugins.reset_registry()
     text = stream.getvalue()
     assert "24 digits MLPs, each on a 70% subset of 1200 training images, with 60 training labels (5%) flipped" in text
-    for part in ("memorization (95% Newcombe intervals):", "C-scores:", "influence:"):
+    for part in ("memorization (95% Newcombe intervals):", "C-scores:", "influence:", "models fit ",
+                 "of their training subsets", "split-half reliability (12 + 12 runs): memorization rank correlation"):
         assert part in text
     assert len(result.noisy_idx) == 60 and len(result.top_memorized) == 60
     assert f"{result.n_noisy_found} of the 60 flipped labels are among the 60 most memorized" in text

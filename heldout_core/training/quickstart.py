@@ -44,7 +44,9 @@ def _fmt(est: float, lo: float, hi: float) -> str:
 def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress: bool = True,
                stream: TextIO | None = None, epochs: int | None = None) -> QuickstartResult:
     """Train (or resume) the quickstart runs under ``out`` and print the findings to ``stream``."""
+    from ..diagnostics import fit_diagnostics
     from ..estimators import consistency, influence_topk, memorization
+    from ..reliability import split_half_reliability
     from ..layout import LABELS_FILE
     from ..loading import load_runs
     from ..npz import load_npz
@@ -65,10 +67,10 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
     labels = load_npz(folder / LABELS_FILE, str(folder / LABELS_FILE))
     record = load_runs(folder, ratio=RATIO)
     record = record.with_labels(labels["labels_train"], labels["labels_test"])
-    mask, correct = record.unpack("train_mask"), record.unpack("correct_train")
-    fit = (correct & mask).sum(1) / mask.sum(1)
-    say(f"records: {folder} ({record.n_runs} runs); training accuracy on the subsets {fit.mean():.2%} "
-        f"(lowest {fit.min():.2%}), test accuracy {record.unpack('correct_test').mean():.2%}.")
+    fit = fit_diagnostics(record)
+    say(f"records: {folder} ({record.n_runs} runs); {fit.summary()}.")
+    if fit.warning():
+        say(f"warning: {fit.warning()}")
 
     mem = memorization(record, confidence=0.95, method="newcombe")
     order = np.argsort(-np.nan_to_num(mem.estimate, nan=-np.inf), kind="stable")
@@ -101,6 +103,7 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
         i = int(infl.train_idx[j, 0])
         say(f"  train {i} (label {labels['labels_train'][i]}) -> test {j} (label {labels['labels_test'][j]}): "
             f"{_fmt(infl.estimate[j, 0], infl.ci_low[j, 0], infl.ci_high[j, 0])}")
+    say(f"\n{split_half_reliability(record, top_k=1).summary()}.")
     _write_report(folder, Path(out) / REPORT_FOLDER, record, say)
     return QuickstartResult(noisy, top, found, low_found)
 
