@@ -176,7 +176,8 @@ def run_estimate(args: argparse.Namespace) -> int:
                                          memorization_result=mem, **options)
             save("high_infl_pairs.npz", tr_idx=pairs.tr_idx, tt_idx=pairs.tt_idx, infl=pairs.infl,
                  mem=pairs.mem, infl_ci_low=pairs.infl_ci_low, infl_ci_high=pairs.infl_ci_high,
-                 mem_ci_low=pairs.mem_ci_low, mem_ci_high=pairs.mem_ci_high)
+                 mem_ci_low=pairs.mem_ci_low, mem_ci_high=pairs.mem_ci_high, infl_threshold=pairs.infl_threshold,
+                 mem_threshold=pairs.mem_threshold, confidence=pairs.confidence, method=pairs.method)
         steps.update()
 
         if args.full_influence and one.n_test:

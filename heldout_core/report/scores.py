@@ -118,7 +118,8 @@ def read_topk(path: Path, n_test: int) -> InfluenceTopK:
 
 def read_pairs(path: Path, n_train: int, n_test: int, confidence: float, method: str) -> HighInfluencePairs:
     """``high_infl_pairs.npz`` (also the released ``*_high_infl_pairs_*.npz``, which has no
-    intervals: they are NaN then). The thresholds are not in the file; the defaults are assumed."""
+    intervals: they are NaN then). Thresholds a file does not record (the released ones do not)
+    are taken to be the paper's."""
     keys = ("tr_idx", "tt_idx", "infl", "mem")
     arrays = _read(path, keys)
     m = arrays["tr_idx"].shape
@@ -130,8 +131,14 @@ def read_pairs(path: Path, n_train: int, n_test: int, confidence: float, method:
             raise HeldoutError(f"{path}: '{key}' names examples outside 0..{n - 1}; the file belongs to other records.")
     interval = {k: arrays.get(k, _nan_like(arrays["infl"])) for k in
                 ("infl_ci_low", "infl_ci_high", "mem_ci_low", "mem_ci_high")}
-    return HighInfluencePairs(tr_idx=arrays["tr_idx"], tt_idx=arrays["tt_idx"], infl=arrays["infl"],
-                              mem=arrays["mem"], infl_threshold=INFL_THRESHOLD, mem_threshold=MEM_THRESHOLD,
+    def threshold(key: str, default: float) -> float:
+        value = arrays.get(key)
+        numeric = value is not None and value.shape == () and np.issubdtype(value.dtype, np.number)
+        return float(value) if numeric and np.isfinite(value) else default
+
+    return HighInfluencePairs(tr_idx=arrays["tr_idx"], tt_idx=arrays["tt_idx"], infl=arrays["infl"], mem=arrays["mem"],
+                              infl_threshold=threshold("infl_threshold", INFL_THRESHOLD),
+                              mem_threshold=threshold("mem_threshold", MEM_THRESHOLD),
                               confidence=confidence, method=method, **interval)
 
 
@@ -189,7 +196,7 @@ def gather_scores(runs: RunSet, one: RunSet, scores_dir: Path | None, *, top_k: 
     pairs, path = None, existing(PAIRS_FILE)
     if one.n_test and path is not None:
         pairs = read_pairs(path, one.n_train, one.n_test, mem.confidence, mem.method)
-        sources["high-influence pairs"] = f"read from {path} (thresholds not recorded there: the defaults assumed)"
+        sources["high-influence pairs"] = f"read from {path} (infl >= {pairs.infl_threshold:g}, mem >= {pairs.mem_threshold:g})"
     elif one.n_test and one.labels_train is not None and one.labels_test is not None:
         pairs = high_influence_pairs(one, infl_threshold=INFL_THRESHOLD, mem_threshold=MEM_THRESHOLD,
                                      memorization_result=mem, confidence=mem.confidence, method=mem.method, seed=0)
