@@ -19,8 +19,9 @@ from .bitpack import all_runs_words
 from .records import RunSet
 
 DEFAULT_FIT_THRESHOLD = 0.99
-HOW_TO_FIT = ("train longer (--epochs), or let the MLP experiments train each model until it fits its subset "
-              "(-o fit_target=1.0 with -o max_epochs=N; see `heldout plugins -v`)")
+HOW_TO_FIT = ("train longer (more --epochs), or, for the MLP experiments (digits, mnist, arrays), leave out --epochs "
+              "so that each model trains until it fits its subset (options fit_target and max_epochs; see "
+              "`heldout plugins -v`)")
 
 
 @dataclass(frozen=True)

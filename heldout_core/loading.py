@@ -18,7 +18,7 @@ import numpy as np
 
 from .aux_arrays import AUX_FILE, read_aux_arrays
 from .errors import HeldoutError, ParameterError
-from .layout import is_ratio_name, is_run_name
+from .layout import LABELS_FILE, is_ratio_name, is_run_name
 from .npz import load_npz
 from .records import RunSet, RunSetBuilder
 from .store import STORE_SUFFIX, read_store
@@ -199,6 +199,18 @@ def load_runs(path: str | os.PathLike, *, experiment: str | None = None, ratio: 
     if not sets:
         raise HeldoutError(f"{path} has no runs at subset ratio {ratio:g}.")
     return RunSet.concat(sets)
+
+
+def find_labels_file(path: Path, experiment: str | None) -> Path | None:
+    """The ``labels.npz`` that ``heldout train`` writes into the experiment folder, if there is
+    one: the experiment folder is ``path`` itself, the folder above its ratio and run folders,
+    or ``path/<experiment>`` when ``path`` holds experiment folders."""
+    path = Path(path).resolve()
+    folder = path if path.is_dir() else path.parent
+    while (is_ratio_name(folder.name) or is_run_name(folder.name)) and folder.parent != folder:
+        folder = folder.parent
+    candidates = [folder / LABELS_FILE] + ([folder / experiment / LABELS_FILE] if experiment else [])
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def load_labels(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -53,7 +53,8 @@ def add_command(subparsers) -> None:
                      help="with --full-influence: write the dense estimates only, without their .ci_low/.ci_high "
                           "files (faster, a third of the disk); the other results always carry intervals")
     est.add_argument("--labels", type=Path,
-                     help=".npz with tr_labels and tt_labels (or labels_train/labels_test) for high-influence pairs")
+                     help=".npz with tr_labels and tt_labels (or labels_train/labels_test) for high-influence pairs; "
+                          "default: the labels.npz beside the records, if any")
     est.add_argument("--infl-threshold", type=float, default=0.15, help="high-influence pairs: influence at least (0.15)")
     est.add_argument("--mem-threshold", type=float, default=0.25, help="high-influence pairs: memorization at least (0.25)")
     est.add_argument("--fit-threshold", type=float, default=0.99,
@@ -93,7 +94,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     from ..estimators import (consistency, dense_output_paths, high_influence_pairs, influence_matrix, influence_topk,
                               memorization)
     from ..leftovers import remove_stale_staging
-    from ..loading import load_labels, load_runs
+    from ..loading import find_labels_file, load_labels, load_runs
     from ..progress import Progress
 
     check_flags(args)
@@ -109,11 +110,16 @@ def run_estimate(args: argparse.Namespace) -> int:
     runs = load_runs(args.path, experiment=args.experiment, progress=on_file)
     if loading:
         loading[0].close()
-    if args.labels:
+    labels_file = args.labels
+    if labels_file is None and runs.labels_train is None:  # the labels.npz heldout train writes, if there is one
+        labels_file = find_labels_file(Path(args.path), runs.experiment)
+        if labels_file is not None:
+            print(f"labels: {labels_file}")
+    if labels_file is not None:
         try:
-            runs = runs.with_labels(*load_labels(args.labels))
+            runs = runs.with_labels(*load_labels(labels_file))
         except ParameterError as exc:  # the labels do not fit the runs: name the file
-            raise HeldoutError(f"--labels {args.labels}: {exc}") from None
+            raise HeldoutError(f"--labels {labels_file}: {exc}") from None
     if args.ratio is not None:
         one = runs.by_ratio(args.ratio)
     elif len(runs.ratios) == 1:

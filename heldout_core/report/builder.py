@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HeldoutError
+from ..loading import find_labels_file
 from ..records import RunSet
 
 REPORT_FILE = "report.html"
@@ -52,20 +53,6 @@ def require_matplotlib() -> None:
     if importlib.util.find_spec("matplotlib") is None:
         raise HeldoutError("heldout report draws with matplotlib, which is not installed: "
                            "pip install 'heldout-influence[figures]' (in a checkout: pip install -e '.[figures]').")
-
-
-def find_labels_file(path: Path, experiment: str | None) -> Path | None:
-    """The ``labels.npz`` that ``heldout train`` writes into the experiment folder, if there is
-    one: the experiment folder is ``path`` itself, the folder above its ratio and run folders,
-    or ``path/<experiment>`` when ``path`` holds experiment folders."""
-    from ..layout import LABELS_FILE, is_ratio_name, is_run_name
-
-    path = Path(path).resolve()
-    folder = path if path.is_dir() else path.parent
-    while (is_ratio_name(folder.name) or is_run_name(folder.name)) and folder.parent != folder:
-        folder = folder.parent
-    candidates = [folder / LABELS_FILE] + ([folder / experiment / LABELS_FILE] if experiment else [])
-    return next((c for c in candidates if c.is_file()), None)
 
 
 def choose_ratio(runs: RunSet, ratio: float | None) -> tuple[RunSet, str | None]:
