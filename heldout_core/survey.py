@@ -83,9 +83,6 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
             raise
         files = []  # an output folder holding only what a killed job left: report that
         report.problems.append(f"{path} holds no run records.")
-    by_experiment: dict[str | None, list[RecordFile]] = defaultdict(list)
-    for f in files:
-        by_experiment[f.experiment].append(f)
     done = 0
 
     def step() -> None:
@@ -94,34 +91,42 @@ def survey(path: str | os.PathLike, *, progress: Callable[[int, int], None] | No
         if progress is not None:
             progress(done, len(files))
 
-    for experiment, group_files in by_experiment.items():
-        sets: list[RunSet] = []
+    # stores say their experiment inside; release folders by their folder names
+    sets: dict[str | None, list[RunSet]] = defaultdict(list)
+    aux: dict[str | None, list[RecordFile]] = defaultdict(list)
+    for f in files:
+        if f.kind == "aux":
+            aux[f.experiment].append(f)
+            continue
+        try:
+            runs = read_store(f.path)
+            sets[runs.experiment].append(runs)
+            report.groups += [_group(runs.by_ratio(r), "store", f.path) for r in runs.ratios]
+        except HeldoutError as exc:
+            report.problems.append(str(exc))
+        step()
+    for experiment in list(dict.fromkeys([*sets, *aux])):
         builder = RunSetBuilder(experiment=experiment)
-        aux = [f for f in group_files if f.kind == "aux"]
-        for f in group_files:
+        for f in aux[experiment]:
             try:
-                if f.kind == "store":
-                    runs = read_store(f.path)
-                    sets.append(runs)
-                    report.groups += [_group(runs.by_ratio(r), "store", f.path) for r in runs.ratios]
-                else:
-                    builder.add(read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0), str(f.path))
+                builder.add(read_aux_arrays(f.path, subset_ratio=f.subset_ratio, run_id=f.run_id or 0), str(f.path))
             except HeldoutError as exc:
                 report.problems.append(str(exc))
             step()
+        parts = sets[experiment]
         if builder.n_runs:
             runs = builder.build()
-            sets.append(runs)
+            parts.append(runs)
             report.groups += [_group(runs.by_ratio(r), "release layout", None) for r in runs.ratios]
-        joined = sets[0] if len(sets) == 1 else None
-        if len(sets) > 1:
+        joined = parts[0] if len(parts) == 1 else None
+        if len(parts) > 1:
             try:  # the checks load_runs makes when it joins the parts
-                joined = RunSet.concat(sets)
+                joined = RunSet.concat(parts)
             except HeldoutError as exc:
                 report.problems.append(f"{experiment or '(unnamed)'}: {exc}")
         if joined is not None:
             report.fit[experiment] = fit_diagnostics(joined, threshold=fit_threshold)
-        report.problems += _mixed_settings(aux)
+        report.problems += _mixed_settings(aux[experiment])
     report.groups.sort(key=lambda g: (str(g.experiment), g.subset_ratio, g.source))
     report.unfinished = find_unfinished_runs(path)
     if report.unfinished:
