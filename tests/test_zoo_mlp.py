@@ -113,3 +113,25 @@ def test_models_evaluated_together_predict_exactly_what_each_predicts_alone(monk
     monkeypatch.setattr(tf_mlp, "_PREDICT_FLOATS", 5 * 6 * 7)  # chunks of 7 examples, the last one partial
     np.testing.assert_array_equal(tf_mlp.predict_many(models, x), alone)
     np.testing.assert_array_equal(tf_mlp.predict(models[2], x), alone[2])
+
+
+def test_training_to_fit_stops_each_model_on_its_own():
+    """Each model of a batch stops at the first epoch after which it fits its subset; it ends
+    with exactly the weights it has when trained alone for that many epochs."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 6)).astype(np.float32)
+    y = np.argmax(x[:, :3], axis=1)          # learnable: each model fits its subset, sooner or later
+    subsets = [np.sort(rng.choice(60, 20, replace=False)) for _ in range(4)]
+    seeds = [21, 22, 23, 24]
+    kw = dict(sizes=SIZES, learning_rate=0.2, momentum=0.9, batch_size=8)
+    models = tf_mlp.train_batched(x, y, subsets, seeds, epochs=None, fit_target=1.0, max_epochs=300, **kw)
+    epochs = [m.epochs_trained for m in models]
+    assert len(set(epochs)) > 1, "the models should stop at different epochs"
+    for model, subset, seed in zip(models, subsets, seeds):
+        fitted = tf_mlp.predict(model, x[subset]) == y[subset]
+        assert fitted.all() or model.epochs_trained == 300
+        alone = tf_mlp.train_batched(x, y, [subset], [seed], epochs=model.epochs_trained, **kw)[0]
+        for got, want in zip(model.numpy_params(), alone.numpy_params()):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    again = tf_mlp.train_batched(x, y, subsets, seeds, epochs=None, fit_target=1.0, max_epochs=300, **kw)
+    assert [m.epochs_trained for m in again] == epochs                       # deterministic
