@@ -275,7 +275,7 @@ class Experiment(abc.ABC):
         if isinstance(data, ArrayData):
             return dataclasses.replace(data, y_train=np.asarray(labels_train, dtype=np.int64))
         raise HeldoutError(f"experiment '{self.name}' cannot train on changed labels (it does not implement "
-                           "Experiment.relabel), so it cannot take --label-noise.")
+                           "Experiment.relabel), so it cannot train with label noise.")
 
     def evaluate_split(self, model: Any, data: Data, split: str) -> np.ndarray:
         """Correctness on every example of one split (``"train"`` or ``"test"``), bool (n,).

@@ -167,7 +167,7 @@ def claim_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any
     key = settings_conflict(recorded, wanted)
     if key is not None:
         raise HeldoutError(f"{folder} holds runs trained with {key}={recorded[key]!r} (see {SETTINGS_FILE}), but this "
-                           f"job asks for {wanted[key]!r}; use the same settings to add runs, or another --out.")
+                           f"job asks for {wanted[key]!r}; use the same settings to add runs, or another output folder.")
 
 
 def run_folders(ratio_folder: Path) -> list[Path]:

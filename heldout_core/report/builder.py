@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HeldoutError
+from ..errors import HeldoutError, ParameterError
 from ..loading import find_labels_file
 from ..records import RunSet
 
@@ -97,10 +97,10 @@ def build_report(path: str | os.PathLike, out: str | os.PathLike, *, experiment:
     top = params.integer(top, "top", minimum=1)
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise HeldoutError(f"--out {out} exists and is not a folder.")
+        raise ParameterError("out", f"{{parameter}} {out} exists and is not a folder.")
     scores_dir = Path(scores) if scores is not None else out
     if scores is not None and not scores_dir.is_dir():
-        raise HeldoutError(f"--scores {scores_dir} is not a folder.")
+        raise ParameterError("scores", f"{{parameter}} {scores_dir} is not a folder.")
     if runs is None:
         from ..loading import load_runs
 

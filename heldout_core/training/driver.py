@@ -127,7 +127,7 @@ def _write_labels(data: Data, folder: Path, extras: dict) -> None:
     if differs:
         raise HeldoutError(
             f"{path} records different '{differs[0]}' than the data and options of this job; "
-            f"train into another --out, or delete {folder} to start over."
+            f"train into another output folder, or delete {folder} to start over."
         )
 
 
@@ -138,7 +138,7 @@ def _check_finished(folder: Path, expected: dict[str, Any]) -> None:
     key = settings_conflict(info, expected)
     if key is not None:
         raise HeldoutError(f"{folder} was trained with {key}={info[key]!r}, but this job asks for {expected[key]!r}; "
-                           f"use the same settings to add runs, or another --out.")
+                           f"use the same settings to add runs, or another output folder.")
 
 
 def _clear_partial(folder: Path) -> None:
