@@ -78,22 +78,29 @@ def is_finished(folder: str | os.PathLike) -> bool:
 RUN_INFO_MAX_BYTES = 1 << 20
 
 
+def _read_small_json(path: Path, kind: str) -> dict:
+    """A small JSON object file of this project (``run.json``, ``settings.json``), checked for size
+    and shape; HeldoutError naming the file otherwise."""
+    what = str(path)
+    try:
+        if path.stat().st_size > RUN_INFO_MAX_BYTES:
+            raise HeldoutError(f"{what} is larger than {RUN_INFO_MAX_BYTES} bytes; it is not a {kind} of this project.")
+        return schema.require_object(schema.parse_json(path.read_text(), what), what)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HeldoutError(f"{what} cannot be read ({exc}).") from None
+
+
 def read_run_info(folder: str | os.PathLike) -> dict[str, Any] | None:
     """The ``run.json`` of a run folder, its fields checked (a typed schema), or None when there
     is none. Fields this version does not know are kept unchecked."""
     path = Path(folder) / RUN_INFO_FILE
     if not path.is_file():
         return None
-    what = str(path)
     try:
-        if path.stat().st_size > RUN_INFO_MAX_BYTES:
-            raise HeldoutError(f"{what} is larger than {RUN_INFO_MAX_BYTES} bytes; it is not a run.json of this project.")
-        info = schema.require_object(schema.parse_json(path.read_text(), what), what)
-        _check_run_info(info, what)
+        info = _read_small_json(path, "run.json")
+        _check_run_info(info, str(path))
     except HeldoutError as exc:
         raise HeldoutError(f"{exc} Delete the run folder to train it again.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HeldoutError(f"{what} cannot be read ({exc}); delete the run folder to train it again.") from None
     return info
 
 
@@ -131,14 +138,9 @@ def read_settings(experiment_folder: str | os.PathLike) -> dict[str, Any] | None
     if not path.is_file():
         return None
     what = str(path)
-    try:
-        if path.stat().st_size > RUN_INFO_MAX_BYTES:
-            raise HeldoutError(f"{what} is larger than {RUN_INFO_MAX_BYTES} bytes; it is not a settings file of this project.")
-        data = schema.require_object(schema.parse_json(path.read_text(), what), what)
-        settings = schema.require_object(schema.get(data, "settings", what), f"{what}: 'settings'")
-        _check_run_info(settings, what)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HeldoutError(f"{what} cannot be read ({exc}).") from None
+    data = _read_small_json(path, "settings file")
+    settings = schema.require_object(schema.get(data, "settings", what), f"{what}: 'settings'")
+    _check_run_info(settings, what)
     return settings
 
 
