@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import HeldoutError
+from .extra import require
 
 BATCH_SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
 # the batch system's name for the account a job is charged to
@@ -170,14 +171,31 @@ def _local(request: ClusterRequest):
     # Numba's threads (estimation) are shared out between the processes; training frameworks keep
     # their own defaults, so that a run trains exactly as it would in a single process.
     numba_threads = max(1, (os.cpu_count() or 1) // n)
-    return LocalCluster(n_workers=n, threads_per_worker=max(1, gpus), processes=True, dashboard_address=None,
-                        silence_logs=logging.ERROR, resources={GPU: gpus} if gpus else None,
-                        env={"NUMBA_NUM_THREADS": str(numba_threads)})
+    with _sigint_ignored():
+        return LocalCluster(n_workers=n, threads_per_worker=max(1, gpus), processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR, resources={GPU: gpus} if gpus else None,
+                            env={"NUMBA_NUM_THREADS": str(numba_threads)})
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Start processes that ignore SIGINT (Python keeps an inherited SIG_IGN, and so do the
+    workers a nanny restarts): Ctrl-C in a terminal reaches the whole process group, and only
+    this process should handle it, by cancelling the tasks and stopping the workers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _batch_jobs(request: ClusterRequest):
-    from . import require
-
     require("dask_jobqueue")
     import dask_jobqueue
 

@@ -105,7 +105,7 @@ class ClusterExecutor:
         finally:
             self._keys = set()
         if failed:
-            raise HeldoutError(_failure_line(failed, len(jobs)))
+            raise HeldoutError(_failure_line(failed, sum(len(job.run_ids) for job in jobs)))
 
     def status(self) -> str:
         """``busy workers 2 of 3 (0, 2)``: the workers running a task of this job now."""
@@ -114,18 +114,19 @@ class ClusterExecutor:
             workers = self.client.scheduler_info()["workers"]
         except Exception:  # a progress line must never stop the job
             return "workers unknown"
-        busy = [workers[a].get("name", a) if a in workers else a for a, keys in sorted(processing.items())
-                if self._keys.intersection(keys)]
+        busy = sorted((str(workers[a].get("name", a)) if a in workers else a for a, keys in processing.items()
+                       if self._keys.intersection(keys)), key=lambda name: (len(name), name))
         shown = ", ".join(str(b) for b in busy[:SHOWN_WORKERS]) + (f", {len(busy) - SHOWN_WORKERS} more"
                                                                   if len(busy) > SHOWN_WORKERS else "")
         return f"busy workers {len(busy)} of {len(workers)}" + (f" ({shown})" if busy else "")
 
 
-def _failure_line(failed: list[tuple[Job, str]], n_jobs: int) -> str:
+def _failure_line(failed: list[tuple[Job, str]], n_runs: int) -> str:
+    """One line: which runs failed (ratio/run id), the first error, and what to do."""
     runs = sorted((job.ratio, r) for job, _ in failed for r in job.run_ids)
     named = ", ".join(f"{ratio:g}/{r}" for ratio, r in runs[:6]) + (", ..." if len(runs) > 6 else "")
-    return (f"{len(runs)} run(s) of {len(failed)} of {n_jobs} tasks failed ({named}): {failed[0][1]}; the other runs "
-            f"are finished, and the same command trains the failed ones again.")
+    return (f"{len(runs)} of {n_runs} runs failed ({named}): {failed[0][1]}; the other runs are finished, and running "
+            f"the same command again trains the failed ones (the workers' logs have the tracebacks).")
 
 
 def train_runs(experiment: Experiment, out, *, client, resources: dict[str, float] | None = None, **options):
