@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ from heldout_core.cli import main
 from heldout_core.training.subsets import run_seed
 
 from conftest import random_records, requires_tf
+from test_concurrency import env as slow_env  # noqa: F401  (a fixture: the slow plugin installed)
+from test_concurrency import finish, records, wait_for
 
 requires_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None
                                    or importlib.util.find_spec("dask_jobqueue") is None,
@@ -37,48 +38,29 @@ PLUGIN = textwrap.dedent('''
     from pathlib import Path
     import numpy as np
     from heldout_core import hookimpl
-    from heldout_core.experiment import ArrayData, Experiment, Option
+    from heldout_core.experiment import Option
+    from slow_plugin import Slow
 
-    class Patient(Experiment):
-        """Nearest centroids that can be slow or fail on purpose, for cluster tests."""
+    class Patient(Slow):
+        """test_concurrency's slow centroids, with a run that writes its checkpoint slowly (naming
+        the process writing it) and a training seed that fails, for cluster tests."""
         name = "patient"
-        num_classes = 3
-        default_epochs = 2
-        options = {"delay": Option(0.0, float, "seconds of training per run", False, minimum=0.0),
+        options = {**Slow.options,
                    "slow_run": Option(-1, int, "run whose checkpoint write takes ckpt_delay", False),
-                   "ckpt_delay": Option(0.0, float, "seconds inside slow_run's checkpoint write", False, minimum=0.0),
                    "fail_seed": Option(-1, int, "training seed whose training raises", False)}
-
-        def load_data(self, data_path):
-            rng = np.random.default_rng(0)
-            y = np.arange(90) % 3
-            x = rng.normal(size=(90, 2)) + 1.5 * np.stack([y, y % 2], 1)
-            return ArrayData(x[:60], y[:60], x[60:], y[60:])
-
-        def build_model(self, data, seed):
-            return {"c": np.zeros((3, 2))}
 
         def train(self, model, data, subset_idx, *, seed, epochs):
             if seed == self.config["fail_seed"]:
                 raise RuntimeError("a planted failure")
-            time.sleep(self.config["delay"])
-            x, y = data.x_train[subset_idx], data.y_train[subset_idx]
-            model["c"] = np.stack([x[y == k].mean(0) for k in range(3)]) * (1 + 0.01 * epochs)
-
-        def evaluate(self, model, data):
-            pred = lambda x: ((x[:, None] - model["c"]) ** 2).sum(-1).argmin(1)
-            return pred(data.x_train) == data.y_train, pred(data.x_test) == data.y_test
+            super().train(model, data, subset_idx, seed=seed, epochs=epochs)
 
         def save_checkpoint(self, model, prefix, *, epoch):
             if Path(prefix).parent.parent.name == str(self.config["slow_run"]):
-                with open(f"{prefix}.npy", "wb") as handle:   # half written, naming the process writing it
-                    handle.write(f"half {os.getpid()}".encode())
+                with open(f"{prefix}.npy", "wb") as handle:
+                    handle.write(f"half {os.getpid()}\n".encode())
                     handle.flush()
                     time.sleep(self.config["ckpt_delay"])
             np.save(f"{prefix}.npy", model["c"])
-
-        def restore_checkpoint(self, data, prefix):
-            return {"c": np.load(f"{prefix}.npy")}
 
     @hookimpl
     def register_experiments(register):
@@ -87,45 +69,22 @@ PLUGIN = textwrap.dedent('''
 
 
 @pytest.fixture
-def env(tmp_path):
-    """Environment of the subprocesses (and of the workers they start): the plugin installed."""
-    site = tmp_path / "site"
+def env(slow_env):
+    """Environment of the subprocesses (and of the workers they start): the plugin installed
+    beside test_concurrency's, whose experiment it extends."""
+    site = Path(slow_env["PYTHONPATH"].split(os.pathsep)[0])
     dist = site / "patient_plugin-1.0.dist-info"
-    dist.mkdir(parents=True)
+    dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: patient-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[heldout]\npatient = patient_plugin\n")
     (site / "patient_plugin.py").write_text(PLUGIN)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-                HELDOUT_PLUGINS="patient")
+    return dict(slow_env, HELDOUT_PLUGINS="patient")
 
 
 def heldout(env, *args):
+    """The command in a subprocess of its own process group (as a terminal runs it, for Ctrl-C)."""
     return subprocess.Popen([sys.executable, "-m", "heldout_core.cli", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def finish(proc, timeout=180):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
-
-
-def wait_for(condition, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    return None
-
-
-def records(folder: Path) -> dict:
-    """Every finished run's aux arrays, by ``ratio/run_id``."""
-    found = {}
-    for path in sorted(folder.glob("*/*/aux_arrays.npz")):
-        with np.load(path) as f:
-            found[path.parent.relative_to(folder).as_posix()] = {k: f[k].tolist() for k in f.files}
-    return found
 
 
 @pytest.fixture
@@ -143,15 +102,18 @@ def test_a_worker_killed_in_the_middle_of_a_job(tmp_path, env, single):
                   "-o", "delay=0.05", "-o", "slow_run=5", "-o", "ckpt_delay=2")
     run5 = out / "patient" / "0.7" / "5"
 
+    writers = []
+
     def writer_of_run5():
         for part in run5.glob(".checkpoints-partial-*/ckpt-*.npy"):
             text = part.read_bytes()
-            if text.startswith(b"half "):
-                return int(text.split()[1])
-        return None
+            if text.startswith(b"half ") and text.endswith(b"\n"):
+                writers.append(int(text.split()[1]))
+        return bool(writers)
 
-    pid = wait_for(writer_of_run5)
-    assert pid is not None and pid != job.pid, finish(job, 10)
+    assert wait_for(writer_of_run5), finish(job, 10)
+    pid = writers[0]
+    assert pid != job.pid
     os.kill(pid, signal.SIGKILL)  # the worker process dies holding run 5, its checkpoint half written
     assert not (run5 / "aux_arrays.npz").exists()
     code, out_text, err = finish(job)
@@ -207,6 +169,41 @@ def test_finished_runs_of_other_settings_stop_the_job_before_anything_is_submitt
                                   "--cluster", "local:2", "-q"))
     assert code == 2 and "epochs=2" in err and "Traceback" not in err
     assert len(records(out / "patient")) == 2
+
+
+@requires_dask
+def test_a_worker_of_gpus_trains_one_task_per_gpu(tmp_path, env, single):
+    # local:1 --gpus 2: the worker declares GPU=2 and each task asks for GPU=1 (no GPU needed to run)
+    code, _, err = finish(heldout(env, "train", "patient", "--out", str(tmp_path / "runs"), "--runs", "24",
+                                  "--cluster", "local:1", "--gpus", "2", "-q"))
+    assert code == 0, err
+    assert records(tmp_path / "runs" / "patient") == single
+
+
+@requires_dask
+def test_the_device_pool_hands_each_task_a_free_device():
+    import threading
+
+    from heldout_core.distributed import worker_state
+
+    class TwoGPUs:
+        def devices(self):
+            return ["/GPU:0", "/GPU:1"]
+
+    experiment, third = TwoGPUs(), []
+    with worker_state.device(experiment) as a, worker_state.device(experiment) as b:
+        assert {a, b} == {"/GPU:0", "/GPU:1"}
+
+        def wait_for_one():
+            with worker_state.device(experiment) as c:
+                third.append(c)
+
+        waiting = threading.Thread(target=wait_for_one)
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and not third  # a third task waits until a device is free
+    waiting.join(5)
+    assert third and third[0] in {"/GPU:0", "/GPU:1"}
 
 
 @requires_dask
