@@ -57,7 +57,7 @@ PLUGIN = textwrap.dedent('''
         def save_checkpoint(self, model, prefix, *, epoch):
             if Path(prefix).parent.parent.name == str(self.config["slow_run"]):
                 with open(f"{prefix}.npy", "wb") as handle:
-                    handle.write(f"half {os.getpid()}\n".encode())
+                    handle.write(f"half {os.getpid()}\\n".encode())
                     handle.flush()
                     time.sleep(self.config["ckpt_delay"])
             np.save(f"{prefix}.npy", model["c"])
@@ -91,7 +91,8 @@ def heldout(env, *args):
 def single(tmp_path, env):
     """24 runs of the plugin trained in one process: what every cluster job must reproduce."""
     out = tmp_path / "single"
-    assert finish(heldout(env, "train", "patient", "--out", str(out), "--runs", "24", "-q"))[0] == 0
+    code, _, err = finish(heldout(env, "train", "patient", "--out", str(out), "--runs", "24", "-q"))
+    assert code == 0, err
     return records(out / "patient")
 
 
