@@ -16,6 +16,8 @@ Modules, bottom up (each imports only the ones above it in this list):
   pictures of examples for figures) and the registry;
 - ``training``, ``archive``, ``verify``, ``survey``: training runs, importing released archives,
   checking checkpoints, checking folders of records;
+- ``distributed``: training and estimating on a Dask cluster (the ``dask`` extra, imported only
+  there, by a cluster flag or by a notebook that asks for it);
 - ``report``: figures and the HTML report (matplotlib, imported only there);
 - ``cli``: the ``heldout`` command, one module per command.
 """

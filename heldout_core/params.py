@@ -64,6 +64,25 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
+def row_range(value, n: int, name: str = "test_rows") -> slice:
+    """Consecutive rows ``start .. stop - 1`` of ``n`` as a slice with step 1: None (all rows),
+    a ``range`` or ``slice`` with step 1, or a ``(start, stop)`` pair; empty ranges are allowed."""
+    if value is None:
+        return slice(0, n)
+    if isinstance(value, (range, slice)):
+        start, stop, step = value.start, value.stop, value.step
+    elif isinstance(value, tuple) and len(value) == 2:
+        (start, stop), step = value, None
+    else:
+        raise ParameterError(name, f"{PARAMETER} must be a range of consecutive rows (range, slice or (start, stop)), "
+                                   f"got {value!r}.")
+    start = 0 if start is None else integer(start, name, minimum=0)
+    stop = n if stop is None else integer(stop, name, minimum=start)
+    if step not in (None, 1) or stop > n:
+        raise ParameterError(name, f"{PARAMETER} must be consecutive rows within 0..{n}, got {value!r}.")
+    return slice(start, stop)
+
+
 def confidence(value, name: str = "confidence") -> float:
     """A two-sided interval level in (0, 1)."""
     return number(value, name, low=0.0, high=1.0, open_low=True, open_high=True)

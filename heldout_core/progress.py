@@ -32,17 +32,20 @@ class Progress:
         stream: where to write (stderr by default).
         clock: seconds as a float (``time.monotonic``); injectable for tests.
         log_every: seconds between lines when ``stream`` is not a terminal.
+        detail: called for a few more words at the end of each line (e.g. which cluster workers
+            are busy), only when a line is written.
     """
 
     def __init__(self, total: int, label: str = "", *, stream: TextIO | None = None,
                  clock: Callable[[], float] = time.monotonic, log_every: float = 10.0,
-                 unit: str = "runs"):
+                 unit: str = "runs", detail: Callable[[], str] | None = None):
         self.total = int(total)
         self.label = label
         self.stream = sys.stderr if stream is None else stream
         self.clock = clock
         self.log_every = log_every
         self.unit = unit
+        self.detail = detail
         self.done = 0
         self.start = clock()
         # The first line waits log_every seconds: a rate from the first unit alone says little.
@@ -69,6 +72,8 @@ class Progress:
             parts.append(f"took {format_duration(self.clock() - self.start)}")
         elif left is not None:
             parts.append(f"{format_duration(left)} left")
+        if self.detail is not None:
+            parts.append(self.detail())
         prefix = f"{self.label}: " if self.label else ""
         return prefix + ", ".join(parts)
 

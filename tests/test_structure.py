@@ -92,10 +92,23 @@ def test_relative_imports_resolve_to_modules(tmp_path):
             "heldout_core.estimators._common"} <= graph
 
 
+HEAVY = "('tensorflow', 'dask', 'distributed', 'dask_jobqueue', 'matplotlib', 'sonnet')"
+
+
 @pytest.mark.parametrize("module", ["heldout_core", "heldout_core.cli", "heldout_core.plugins",
-                                    "heldout_core.training", "heldout_core.loading", "heldout_core.report"])
+                                    "heldout_core.training", "heldout_core.loading", "heldout_core.report",
+                                    "heldout_core.estimators"])
 def test_core_imports_no_framework(module):
-    code = (f"import sys, {module}; heavy = [m for m in ('tensorflow', 'dask', 'matplotlib', 'sonnet') "
-            "if m in sys.modules]; print(','.join(heavy))")
+    code = f"import sys, {module}; heavy = [m for m in {HEAVY} if m in sys.modules]; print(','.join(heavy))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"importing {module} imported {out}"
+
+
+def test_the_command_line_loads_dask_only_for_a_cluster_flag():
+    """Building every command's parser (the cluster flags included) and running a command without
+    a cluster flag import no Dask; the cluster code is loaded by a cluster flag alone."""
+    code = ("import sys; from heldout_core.cli import build_parser, main; build_parser(); "
+            "main(['estimate', '/nonexistent', '--out', '/nonexistent/out']); "
+            f"print(','.join(m for m in {HEAVY} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"the command line imported {out}"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HeldoutError, ParameterError
+from . import cluster as cluster_flags
 from .flags import set_command
 
 STAGING_JOB = "estimate"  # the staging folder: OUT/.heldout-estimate-<random>/
@@ -62,6 +63,7 @@ def add_command(subparsers) -> None:
     est.add_argument("--no-reliability", action="store_true",
                      help="skip the split-half reliability (memorization and influence on two halves of the runs)")
     est.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
+    cluster_flags.add_cluster_flags(est)
     set_command(est, run_estimate)
 
 
@@ -87,6 +89,16 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
+    check_flags(args)
+    if cluster_flags.wanted(args):  # a missing dask extra or a wrong flag: one line, before anything is read
+        cluster_flags.request(args)
+        if cluster_flags.print_job_script(args):
+            return 0
+    with cluster_flags.session(args) as cluster:
+        return _estimate(args, cluster)
+
+
+def _estimate(args: argparse.Namespace, cluster) -> int:
     from ..atomic import atomic_write, publish_files, save_npz_atomic, staged_folder
     from ..diagnostics import fit_diagnostics
     from ..reliability import split_half_reliability
@@ -97,7 +109,6 @@ def run_estimate(args: argparse.Namespace) -> int:
     from ..loading import find_labels_file, load_labels, load_runs
     from ..progress import Progress
 
-    check_flags(args)
     loading: list[Progress] = []
 
     def on_file(done: int, total: int) -> None:
@@ -129,6 +140,8 @@ def run_estimate(args: argparse.Namespace) -> int:
         raise HeldoutError(f"the runs have several subset ratios ({have}); choose one for memorization and influence with --ratio.")
     ratio = float(one.ratios[0])
     options = dict(confidence=args.confidence, method=args.method, n_boot=args.n_boot, seed=args.seed)
+    if cluster is not None and one.n_test:  # influence in blocks of test examples on the workers
+        influence_topk, influence_matrix = _on_cluster(cluster, args, one, ratio)
     print(f"{runs!r}; memorization and influence at ratio {ratio:g} ({one.n_runs} runs)")
     large = one.n_runs * one.n_train * max(one.n_test, 1) > 10**10
     steps = Progress(5, "estimating", unit="steps", log_every=5.0, stream=None if large else io.StringIO())
@@ -224,6 +237,27 @@ def run_estimate(args: argparse.Namespace) -> int:
         shown.append("influence_full.npy" + ("" if args.no_intervals else " (+ .ci_low.npy, .ci_high.npy)"))
     print(f"wrote {', '.join(shown)} to {args.out}")
     return 0
+
+
+def _on_cluster(cluster, args: argparse.Namespace, one, ratio: float):
+    """``influence_topk`` and ``influence_matrix`` as the estimate calls them, computed in blocks
+    of test examples by the workers of ``cluster`` from the records at ``args.path`` (which
+    they load themselves); the same results."""
+    from .. import distributed
+    from ..distributed.estimation import BLOCKS_PER_WORKER
+
+    records = distributed.Records.at(args.path, experiment=args.experiment, ratio=ratio, runs=one)
+    blocks = BLOCKS_PER_WORKER * cluster.workers()
+    print(f"influence: {blocks} blocks of test examples on the cluster's workers", file=sys.stderr)
+
+    def topk(runs, k, **options):
+        return distributed.influence_topk(records, k, client=cluster.client, blocks=blocks, **options)
+
+    def matrix(runs, *, out, intervals, **options):
+        return distributed.influence_matrix(records, out, client=cluster.client, blocks=blocks, intervals=intervals,
+                                            runs=runs, **options)
+
+    return topk, matrix
 
 
 def _json_safe(value):

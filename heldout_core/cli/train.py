@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cluster as cluster_flags
 from .flags import parse_options, set_command
 
 
@@ -40,6 +41,7 @@ def add_command(subparsers) -> None:
     train.add_argument("--fit-threshold", type=float, default=0.99,
                        help="warn when the models fit less than this fraction of their subsets on average (default 0.99)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cluster_flags.add_cluster_flags(train)
     set_command(train, run_train)
 
 
@@ -48,20 +50,32 @@ def run_train(args: argparse.Namespace) -> int:
     from ..plugins import get_registry
     from ..training.driver import train_runs
 
+    if cluster_flags.wanted(args):  # a missing dask extra or a wrong flag: one line, before anything is built
+        cluster_flags.request(args)
+        if cluster_flags.print_job_script(args):
+            return 0
     threshold = params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
     experiment = get_registry().create(args.experiment, **parse_options(args.option))
     ratios = args.ratios or list(experiment.default_ratios)
     ceiling = experiment.default_runs if args.runs is None else args.runs
 
-    def train(runs: int):
-        return train_runs(experiment, args.out, ratios=ratios, runs=runs, seed=args.seed, epochs=args.epochs,
-                          design=args.design, data_path=args.data, sequential=args.sequential,
-                          label_noise=args.label_noise, noise_seed=args.noise_seed, show_progress=not args.quiet)
+    with cluster_flags.session(args, quiet=args.quiet) as cluster:
+        executor = None
+        if cluster is not None:
+            from ..distributed import ClusterExecutor
 
-    if args.until_width is None:
-        summary = train(ceiling)
-    else:
-        summary = _train_until_width(train, args, experiment.name, ratios, ceiling)
+            executor = ClusterExecutor(cluster.client, resources=cluster.task_resources)
+
+        def train(runs: int):
+            return train_runs(experiment, args.out, ratios=ratios, runs=runs, seed=args.seed, epochs=args.epochs,
+                              design=args.design, data_path=args.data, sequential=args.sequential,
+                              label_noise=args.label_noise, noise_seed=args.noise_seed, show_progress=not args.quiet,
+                              executor=executor)
+
+        if args.until_width is None:
+            summary = train(ceiling)
+        else:
+            summary = _train_until_width(train, args, experiment.name, ratios, ceiling)
     done = ", ".join(f"{r:g}: {summary.trained[r]} trained, {summary.skipped[r]} already there" for r in summary.trained)
     print(f"{summary.experiment} -> {summary.out / summary.experiment} ({done}; {summary.seconds:.1f} s, {summary.trainer})")
     fit = summary.fit(threshold)

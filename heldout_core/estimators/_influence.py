@@ -5,6 +5,11 @@
 - :func:`influence_pairs`: every (test, train) pair whose estimate reaches a threshold;
 - :func:`influence_matrix`: the dense (n_test, n_train) matrix, in memory or memory-mapped files.
 
+Each takes ``test_rows=range(start, stop)`` to compute those test examples alone: the result is
+exactly those rows of the full call (same estimates, same intervals: every bootstrap stream is
+named by its global (test, train) pair), which is how :mod:`heldout_core.distributed` splits
+the work across a cluster.
+
 :func:`influence` dispatches to one of them by its keyword arguments (kept for compatibility).
 """
 
@@ -32,8 +37,14 @@ def _counts_of(runs: RunSet):
     return (runs.train_mask_bits, runs.correct_test_bits, n_in, total_correct, runs.n_runs)
 
 
-def _prepare(runs, confidence, method, n_boot, seed) -> tuple[RunSet, IntervalSpec]:
-    return check_runs(runs, needs_test=True), interval_spec(confidence, method, n_boot, seed)
+def _prepare(runs, confidence, method, n_boot, seed, test_rows) -> tuple[RunSet, IntervalSpec, slice]:
+    runs = check_runs(runs, needs_test=True)
+    return runs, interval_spec(confidence, method, n_boot, seed), params.row_range(test_rows, runs.n_test)
+
+
+def _global_rows(rows: slice) -> np.ndarray:
+    """The test example ids of ``rows`` (int64), for bootstrap streams and pair ids."""
+    return np.arange(rows.start, rows.stop, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------- top-k
@@ -51,26 +62,28 @@ class InfluenceTopK(DifferenceEstimates):
 
 
 def influence_topk(runs: RunSet, k: int, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                   seed: int | None = None) -> InfluenceTopK:
+                   seed: int | None = None, test_rows=None) -> InfluenceTopK:
     """Per test example, the ``k`` training examples of largest influence, with intervals.
 
     Args:
         runs: runs at one subset ratio, with test correctness.
         k: training examples kept per test example (at most n_train).
         confidence, method, n_boot, seed: as in :func:`~heldout_core.estimators.memorization`.
+        test_rows: ``range(start, stop)`` to compute only those test examples (row r of the
+            result is test example start + r, identical to that row of the full result).
     """
-    runs, spec = _prepare(runs, confidence, method, n_boot, seed)
+    runs, spec, rows = _prepare(runs, confidence, method, n_boot, seed, test_rows)
     k = params.integer(k, "top_k", minimum=1)
     if k > runs.n_train:
         raise ParameterError("top_k", f"{{parameter}}={k} exceeds the number of training examples ({runs.n_train}).")
-    args = _counts_of(runs)
-    n_in, total_correct, n_runs = args[2], args[3], args[4]
-    idx, correct_in = kernels.influence_topk(*args, k)
+    in_bits, test_bits, n_in, total_correct, n_runs = _counts_of(runs)
+    total_correct = total_correct[rows]
+    idx, correct_in = kernels.influence_topk(in_bits, test_bits[rows], n_in, total_correct, n_runs, k)
     valid = idx >= 0
     pair_in = np.where(valid, n_in[np.maximum(idx, 0)], 0)
     pair_out = np.where(valid, n_runs - pair_in, 0)
     correct_out = np.where(valid, total_correct[:, None] - correct_in, 0)
-    streams = influence_streams(np.arange(runs.n_test)[:, None], idx, runs.n_train)
+    streams = influence_streams(_global_rows(rows)[:, None], idx, runs.n_train)
     return InfluenceTopK(train_idx=idx, **difference_estimates(correct_in, pair_in, correct_out, pair_out, spec, streams))
 
 
@@ -86,16 +99,19 @@ class InfluencePairs(DifferenceEstimates):
 
 
 def influence_pairs(runs: RunSet, threshold: float, *, confidence: float = 0.95, method: str = "newcombe",
-                    n_boot: int = 2000, seed: int | None = None) -> InfluencePairs:
+                    n_boot: int = 2000, seed: int | None = None, test_rows=None) -> InfluencePairs:
     """Every (test, train) pair with influence estimate >= ``threshold``, with intervals.
 
     Two streamed passes over the counts (count per row, then fill), so memory is the output.
+    ``test_rows=range(start, stop)``: only the pairs of those test examples (``test_idx`` stays
+    the global id).
     """
-    runs, spec = _prepare(runs, confidence, method, n_boot, seed)
+    runs, spec, rows = _prepare(runs, confidence, method, n_boot, seed, test_rows)
     threshold = params.influence_threshold(threshold)
-    args = _counts_of(runs)
-    n_in, total_correct, n_runs = args[2], args[3], args[4]
-    test_idx, train_idx, correct_in = kernels.influence_threshold(*args, threshold)
+    in_bits, test_bits, n_in, total_correct, n_runs = _counts_of(runs)
+    local_idx, train_idx, correct_in = kernels.influence_threshold(in_bits, test_bits[rows], n_in, total_correct[rows],
+                                                                   n_runs, threshold)
+    test_idx = local_idx + rows.start
     pair_in = n_in[train_idx]
     pair_out = n_runs - pair_in
     correct_out = total_correct[test_idx] - correct_in
@@ -140,36 +156,40 @@ def _chunks(n_rows: int, rows: int):
         yield slice(row0, min(row0 + rows, n_rows))
 
 
-def _fill_closed_form(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None) -> None:
+def _fill_closed_form(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None, first: int) -> None:
     """Estimates (and Newcombe intervals when three matrices are given) straight from the kernel
-    into ``matrices``, float32 (n_test, n_train) each, in memory or memory-mapped."""
+    into ``matrices``, float32 (n_rows, n_train) each, in memory or memory-mapped; row r is test
+    example ``first + r``."""
     in_bits, test_bits, n_in, total_correct, n_runs = args
     intervals = len(matrices) == 3
     none = np.empty((0, 0), dtype=np.float32)
     z = normal_quantile(spec.confidence)
-    n_test = len(total_correct)
-    for rows in _chunks(n_test, rows_per_chunk or max(n_test, 1)):
+    n_rows = matrices[0].shape[0]
+    for rows in _chunks(n_rows, rows_per_chunk or max(n_rows, 1)):
         parts = [np.asarray(m[rows]) for m in matrices] + [none, none][:3 - len(matrices)]
-        kernels.influence_dense(in_bits, test_bits, n_in, total_correct, n_runs, z, rows.start, *parts, intervals)
+        kernels.influence_dense(in_bits, test_bits, n_in, total_correct, n_runs, z, first + rows.start, *parts,
+                                intervals)
 
 
-def _fill_bootstrap(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None) -> None:
+def _fill_bootstrap(args, spec: IntervalSpec, matrices, rows_per_chunk: int | None, first: int) -> None:
     """Bootstrap intervals, streamed: rows of at most BOOTSTRAP_CHUNK pairs (one row at least) at
-    a time, so scratch memory is bounded by the chunk, not the matrix."""
+    a time, so scratch memory is bounded by the chunk, not the matrix; row r is test example
+    ``first + r``."""
     in_bits, test_bits, n_in, total_correct, n_runs = args
     n_train = len(n_in)
     rows_per = max(1, BOOTSTRAP_CHUNK // max(n_train, 1))
-    for rows in _chunks(len(total_correct), min(rows_per, rows_per_chunk or rows_per)):
-        counts = kernels.pair_counts(in_bits, test_bits[rows])
-        streams = influence_streams(np.arange(rows.start, rows.stop)[:, None], np.arange(n_train), n_train)
-        values = difference_intervals(counts, n_in, total_correct[rows, None] - counts, n_runs - n_in, spec, streams)
+    for rows in _chunks(matrices[0].shape[0], min(rows_per, rows_per_chunk or rows_per)):
+        test = slice(first + rows.start, first + rows.stop)
+        counts = kernels.pair_counts(in_bits, test_bits[test])
+        streams = influence_streams(_global_rows(test)[:, None], np.arange(n_train), n_train)
+        values = difference_intervals(counts, n_in, total_correct[test, None] - counts, n_runs - n_in, spec, streams)
         for matrix, value in zip(matrices, values):
             matrix[rows] = value
 
 
 def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows_per_chunk: int | None = None,
                      intervals: bool = True, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                     seed: int | None = None) -> InfluenceMatrix:
+                     seed: int | None = None, test_rows=None) -> InfluenceMatrix:
     """The dense influence matrix with intervals, float32 (n_test, n_train) each.
 
     Newcombe intervals are computed inside the count kernel, pair by pair, and stored straight
@@ -185,24 +205,26 @@ def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows
             one output instead of three; with ``out`` only ``PATH.npy`` is written).
         rows_per_chunk: at most this many test rows per kernel call (default: all rows at once
             for the closed form; rows of at most 65,536 pairs for the bootstrap methods).
+        test_rows: ``range(start, stop)`` for those test examples alone: matrices of shape
+            (stop - start, n_train), row r being test example start + r (``total_correct`` too).
     """
-    runs, spec = _prepare(runs, confidence, method, n_boot, seed)
+    runs, spec, rows = _prepare(runs, confidence, method, n_boot, seed, test_rows)
     intervals = params.flag(intervals, "intervals")
     if rows_per_chunk is not None:
         rows_per_chunk = params.integer(rows_per_chunk, "rows_per_chunk", minimum=1)
     args = _counts_of(runs)
-    n_in, total_correct = args[2], args[3]
-    shape = (runs.n_test, runs.n_train)
+    n_in, total_correct = args[2], args[3][rows]
+    shape = (rows.stop - rows.start, runs.n_train)
     count = 3 if intervals else 1
     fill = _fill_bootstrap if intervals and spec.method != "newcombe" else _fill_closed_form
 
     if out is None:
         matrices = tuple(np.empty(shape, dtype=np.float32) for _ in range(count))
-        fill(args, spec, matrices, rows_per_chunk)
+        fill(args, spec, matrices, rows_per_chunk, rows.start)
     else:
         paths = dense_output_paths(out)[:count]
         with atomic_memmaps(paths, shape, np.float32) as maps:
-            fill(args, spec, maps, rows_per_chunk)
+            fill(args, spec, maps, rows_per_chunk, rows.start)
         matrices = tuple(np.load(p, mmap_mode="r") for p in paths)
     estimate, ci_low, ci_high = (matrices + (None, None))[:3]
     return InfluenceMatrix(estimate, ci_low, ci_high, n_in, runs.n_runs - n_in, total_correct,
@@ -212,12 +234,13 @@ def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows
 # ---------------------------------------------------------------------------- dispatcher
 def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None = None, full: bool = False,
               confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000, seed: int | None = None,
-              out=None, rows_per_chunk: int | None = None, intervals: bool = True):
+              out=None, rows_per_chunk: int | None = None, intervals: bool = True, test_rows=None):
     """Influence of training example i on test example j: accuracy on j when trained on i minus when not.
 
     Exactly one form: ``top_k=k`` (:func:`influence_topk`), ``threshold=t``
     (:func:`influence_pairs`) or ``full=True`` (:func:`influence_matrix`, which takes ``out``,
-    ``rows_per_chunk`` and ``intervals``). Other arguments as in
+    ``rows_per_chunk`` and ``intervals``); ``test_rows`` limits any form to a range of test
+    examples. Other arguments as in
     :func:`~heldout_core.estimators.memorization`.
     """
     chosen = [name for name, on in (("top_k", top_k is not None), ("threshold", threshold is not None),
@@ -226,7 +249,7 @@ def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None
         raise HeldoutError(
             "choose exactly one of top_k=k (the k most influential training examples per test example), "
             f"threshold=t (all pairs with influence >= t) or full=True (the dense matrix); got {', '.join(chosen) or 'none'}.")
-    options = dict(confidence=confidence, method=method, n_boot=n_boot, seed=seed)
+    options = dict(confidence=confidence, method=method, n_boot=n_boot, seed=seed, test_rows=test_rows)
     if not full and not params.flag(intervals, "intervals"):
         raise ParameterError("intervals", "{parameter} applies to the dense matrix (full=True) only; the top-k and "
                                           "threshold forms always carry their intervals.")

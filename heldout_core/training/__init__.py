@@ -1,7 +1,10 @@
 """Training: subset designs and the run driver (no framework import; experiments bring their own).
 
 - :mod:`.subsets`: which examples each run trains on (random and balanced designs).
-- :mod:`.driver`: :func:`train_runs`, which trains and writes runs, resuming after interruptions.
+- :mod:`.data`: the data a job trains on (loaded, checked, label noise, ``labels.npz``).
+- :mod:`.driver`: :func:`train_runs`, which plans and trains runs and writes them, resuming after
+  interruptions; one :class:`~.driver.JobRunner` trains a job, in this process or on a cluster
+  worker (:mod:`heldout_core.distributed`).
 - :mod:`.quickstart`: the digits-with-flipped-labels demonstration behind ``heldout quickstart``.
 """
 

@@ -29,28 +29,24 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Protocol, Sequence, TextIO
 
 import numpy as np
 
 from .. import locks, params
-from ..atomic import TEMP_SUFFIX, atomic_write, publish_folder, save_npz_atomic
+from ..atomic import TEMP_SUFFIX, atomic_write, publish_folder
 from ..diagnostics import DEFAULT_FIT_THRESHOLD, FitDiagnostics
 from ..aux_arrays import write_aux_arrays
 from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
 from ..leftovers import find_leftovers, remove_leftovers
-from ..layout import (CHECKPOINTS, LABELS_FILE, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, claim_settings, is_finished,
+from ..layout import (CHECKPOINTS, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, claim_settings, is_finished,
                       read_run_info, run_dir, settings_conflict)
-from ..npz import load_npz
 from ..progress import Progress
 from ..records import Run
 from ..version import __version__
 from . import subsets as designs
-from .label_noise import flip_labels, noise_extras
-
-# settings that must agree between a finished run and the job that would skip it
-
+from .data import training_data, write_labels
 
 # More runs than any study has used by far (the papers: 2,000 to 4,000 per ratio); a bound keeps a
 # typo such as --runs 10000000000 from scanning for that many run folders.
@@ -81,54 +77,6 @@ class TrainSummary:
         run_id, ratio, train, heldout, test = (np.array(col) for col in zip(*sorted(self.accuracies)))
         return FitDiagnostics(train, heldout, test, run_id.astype(np.int64), ratio, np.zeros(0), np.zeros(0, np.int64),
                               threshold)
-
-
-def _check_data(data: Data, experiment: Experiment) -> None:
-    name = experiment.name
-    n_train, n_test = int(data.n_train), int(data.n_test)
-    if n_train < 2:
-        raise HeldoutError(f"experiment '{name}' loaded {n_train} training examples; at least 2 are needed.")
-    for attr, n in (("labels_train", n_train), ("labels_test", n_test)):
-        labels = np.asarray(getattr(data, attr))
-        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-            raise HeldoutError(f"experiment '{name}': {attr} must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}.")
-
-
-def _with_label_noise(experiment: Experiment, data: Data, fraction: float, seed: int) -> tuple[Data, dict]:
-    """The data with ``fraction`` of its training labels flipped, and what labels.npz records of it."""
-    if "noisy_idx" in dict(getattr(data, "extras", None) or {}):
-        raise ParameterError("label_noise", "{parameter} cannot add noise to labels the experiment has already "
-                                            "flipped (its own label_noise option); use one of the two.")
-    clean = np.asarray(data.labels_train, dtype=np.int64)
-    k = experiment.num_classes or int(max(clean.max(initial=0), np.max(data.labels_test, initial=0))) + 1
-    noisy, flipped = flip_labels(clean, fraction, max(k, 2), seed)
-    relabelled = experiment.relabel(data, noisy)
-    if not np.array_equal(np.asarray(relabelled.labels_train), noisy):
-        raise HeldoutError(f"experiment '{experiment.name}': relabel did not give the data the labels it was handed.")
-    return relabelled, noise_extras(clean, flipped)
-
-
-def _write_labels(data: Data, folder: Path, extras: dict) -> None:
-    """Write ``labels.npz`` (the labels and ``extras``) once, exclusively: of two jobs started
-    together one writes it; every later job checks that its data and options give the same."""
-    arrays = {"labels_train": np.asarray(data.labels_train, dtype=np.int64),
-              "labels_test": np.asarray(data.labels_test, dtype=np.int64)}
-    for key, value in extras.items():
-        arrays[key] = np.asarray(value)
-    path = folder / LABELS_FILE
-    if not path.exists():
-        try:
-            save_npz_atomic(path, exclusive=True, **arrays)
-            return
-        except FileExistsError:
-            pass
-    old = load_npz(path, str(path))
-    differs = [k for k in sorted(set(old) | set(arrays)) if k not in old or k not in arrays or not np.array_equal(old[k], arrays[k])]
-    if differs:
-        raise HeldoutError(
-            f"{path} records different '{differs[0]}' than the data and options of this job; "
-            f"train into another output folder, or delete {folder} to start over."
-        )
 
 
 def _check_finished(folder: Path, expected: dict[str, Any]) -> None:
@@ -188,20 +136,81 @@ def _as_correctness(values: Any, n: int, what: str, experiment: str) -> np.ndarr
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
+    """One unit of work: runs of one subset ratio trained together (one run, or one batch of
+    runs with subsets of equal size for experiments that train batches)."""
+
     ratio: float
     run_ids: tuple[int, ...]
-    subsets: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What any process needs, besides a :class:`Job`, to train it exactly as the planning
+    process would: small and picklable, so a cluster's workers rebuild everything from it (the
+    experiment through the plugin registry, the data from ``data_path``) and nothing large is
+    shipped.
+
+    Attributes:
+        experiment, options: the experiment's name and its option values (``experiment.config``).
+        plugin, plugin_version: which plugin supplied it (workers must have the same).
+        out: root of the released layout (a shared folder on a cluster).
+        data_path, label_noise, noise_seed: where the data is and which labels are flipped.
+        seed, design, epochs: as in :func:`train_runs` (``epochs`` None: the experiment's rule).
+        batched: train batches with ``train_many`` (else one model at a time).
+        base_info: what every ``run.json`` of the job records (the settings checked on reuse).
+    """
+
+    experiment: str
+    options: dict[str, Any]
+    plugin: str | None
+    plugin_version: str | None
+    out: str
+    data_path: str | None
+    label_noise: float
+    noise_seed: int
+    seed: int
+    design: str
+    epochs: int | None
+    batched: bool
+    base_info: dict[str, Any]
+
+    @property
+    def trainer(self) -> str:
+        return "batched" if self.batched else "sequential"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What training one :class:`Job` did: the runs this process trained (the others of the job
+    were finished, or held by another job, when it looked) and their accuracies (see
+    :attr:`TrainSummary.accuracies`); ``worker`` names the cluster worker that ran it."""
+
+    trained: tuple[int, ...]
+    accuracies: tuple[tuple[int, float, float, float, float], ...]
+    worker: str | None = None
+
+
+class JobExecutor(Protocol):
+    """Runs the jobs of :func:`train_runs` somewhere else than this thread (a Dask cluster, see
+    :mod:`heldout_core.distributed`)."""
+
+    def check(self, experiment: Experiment) -> None:
+        """Raise HeldoutError when ``experiment`` cannot run there; called before anything is written."""
+
+    def run(self, settings: JobSettings, jobs: Sequence[Job], done: Callable[[Job, JobOutcome], None]) -> None:
+        """Train every job, calling ``done(job, outcome)`` (in this thread) as each finishes."""
+
+    def status(self) -> str:
+        """A few words for the progress line (e.g. which workers are busy)."""
 
 
 class _Writer:
     """Evaluates trained models (a batch at once) and writes each run folder (checkpoint,
     run.json, aux last)."""
 
-    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int | None,
-                 accuracies: list):
+    def __init__(self, experiment: Experiment, data: Data, out: Path, base_info: dict[str, Any], epochs: int | None):
         self.experiment, self.data, self.out, self.base_info, self.epochs = experiment, data, out, base_info, epochs
-        self.accuracies = accuracies  # list.append is atomic, so device threads may share it
 
     def evaluate(self, models: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(correct_train, correct_test) of each model, from one ``evaluate_many`` call, checked."""
@@ -213,8 +222,9 @@ class _Writer:
                  _as_correctness(test, self.data.n_test, "test correctness", name)) for train, test in results]
 
     def finish(self, model: Any, ratio: float, run_id: int, subset_idx: np.ndarray, trainer: str,
-               correct: tuple[np.ndarray, np.ndarray]) -> None:
-        """Write the run folder of ``model`` with its correctness from :meth:`evaluate`."""
+               correct: tuple[np.ndarray, np.ndarray]) -> tuple[int, float, float, float, float]:
+        """Write the run folder of ``model`` with its correctness from :meth:`evaluate`; returns
+        (run id, ratio, accuracy on its subset, on its held-out examples, on the test set)."""
         name = self.experiment.name
         folder = run_dir(self.out, name, ratio, run_id)
         correct_train, correct_test = correct
@@ -236,15 +246,82 @@ class _Writer:
         mask = np.zeros(self.data.n_train, dtype=bool)
         mask[subset_idx] = True
         with np.errstate(invalid="ignore"):
-            self.accuracies.append((int(run_id), float(ratio), float(correct_train[mask].mean()),
-                                    float(correct_train[~mask].mean()) if (~mask).any() else float("nan"),
-                                    float(correct_test.mean()) if len(correct_test) else float("nan")))
+            accuracy = (int(run_id), float(ratio), float(correct_train[mask].mean()),
+                        float(correct_train[~mask].mean()) if (~mask).any() else float("nan"),
+                        float(correct_test.mean()) if len(correct_test) else float("nan"))
         write_aux_arrays(Run(train_mask=mask, correct_train=correct_train, correct_test=correct_test,
                              subset_ratio=ratio, run_id=int(run_id), seed=int(self.base_info["seed"])), folder)
+        return accuracy
+
+
+class JobRunner:
+    """Trains jobs in this process and writes their run folders: the one code path of
+    :func:`train_runs`, whether a job runs in the planning process or on a cluster's worker.
+
+    For each run of a job it takes the run's lock (skipping runs another job holds, or that are
+    finished by now), checks the folder's settings again under the lock (another job may have
+    claimed the folder since the plan was made), clears what a killed job left in the run folder,
+    then trains the runs it holds (one batch, or one model at a time), evaluates them in one call
+    and writes each run (checkpoint, ``run.json``, ``aux_arrays.npz`` last). Subsets and seeds
+    are functions of ``(seed, ratio, run_id)``, so a job trained again anywhere gives the same
+    records.
+    """
+
+    def __init__(self, experiment: Experiment, data: Data, settings: JobSettings):
+        self.experiment, self.data, self.settings = experiment, data, settings
+        self.out = Path(settings.out)
+        self._writer = _Writer(experiment, data, self.out, settings.base_info, settings.epochs)
+
+    def run(self, job: Job) -> JobOutcome:
+        """Train the runs of ``job`` that no other job holds or has finished; see the class docstring."""
+        s, experiment, out = self.settings, self.experiment, self.out
+        name = experiment.name
+        run_locks = _RunLocks()
+        owned_ids, owned_subsets = [], []
+        try:
+            for run_id, idx in zip(job.run_ids, designs.subsets(s.design, self.data.n_train, job.ratio, s.seed,
+                                                                 job.run_ids)):
+                folder = run_dir(out, name, job.ratio, run_id)
+                if not run_locks.acquire(folder):
+                    continue  # another job is training this run
+                if is_finished(folder):  # another job finished it since we looked
+                    run_locks.release(folder, finished=True)
+                    continue
+                # settings are compared again under the lock: another job may have started since
+                claim_settings(out / name, s.base_info)
+                _clear_partial(folder)
+                owned_ids.append(run_id)
+                owned_subsets.append(idx)
+            models = self._train(job.ratio, owned_ids, owned_subsets)
+            accuracies = []
+            for model, run_id, idx, correct in zip(models, owned_ids, owned_subsets, self._writer.evaluate(models)):
+                accuracies.append(self._writer.finish(model, job.ratio, run_id, idx, s.trainer, correct))
+                run_locks.release(run_dir(out, name, job.ratio, run_id), finished=True)
+        finally:
+            run_locks.release_all()
+        return JobOutcome(tuple(owned_ids), tuple(accuracies))
+
+    def _train(self, ratio: float, run_ids: list[int], subsets: list[np.ndarray]) -> list[Any]:
+        s, experiment, data = self.settings, self.experiment, self.data
+        seeds = [designs.run_seed(s.seed, ratio, r) for r in run_ids]
+        if not run_ids:
+            return []
+        if s.batched:
+            models = experiment.train_many(data, subsets, seeds, epochs=s.epochs)
+            if len(models) != len(run_ids):
+                raise HeldoutError(f"experiment '{experiment.name}': train_many returned {len(models)} models for "
+                                   f"{len(run_ids)} subsets.")
+            return list(models)
+        models = []
+        for idx, seed in zip(subsets, seeds):
+            model = experiment.build_model(data, seed)
+            experiment.train(model, data, idx, seed=seed, epochs=s.epochs)
+            models.append(model)
+        return models
 
 
 def _jobs(experiment: Experiment, data: Data, pending: dict[float, list[int]], design: str, seed: int,
-          batched: bool) -> list[_Job]:
+          batched: bool) -> list[Job]:
     jobs = []
     for ratio, run_ids in pending.items():
         chosen = designs.subsets(design, data.n_train, ratio, seed, run_ids)
@@ -255,8 +332,7 @@ def _jobs(experiment: Experiment, data: Data, pending: dict[float, list[int]], d
             groups.setdefault(len(idx) if batched else position, []).append(position)
         for positions in groups.values():
             for start in range(0, len(positions), step):
-                part = positions[start:start + step]
-                jobs.append(_Job(ratio, tuple(run_ids[p] for p in part), tuple(chosen[p] for p in part)))
+                jobs.append(Job(ratio, tuple(run_ids[p] for p in positions[start:start + step])))
     jobs.sort(key=lambda j: (j.ratio, j.run_ids[0]))
     return jobs
 
@@ -278,6 +354,7 @@ def train_runs(
     stream: TextIO | None = None,
     show_progress: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    executor: JobExecutor | None = None,
 ) -> TrainSummary:
     """Train runs ``0 .. runs-1`` at every ratio that are not finished yet, and write them.
 
@@ -298,8 +375,12 @@ def train_runs(
         label_noise, noise_seed: flip this fraction of the training labels to another class,
             chosen by ``noise_seed`` (see :mod:`heldout_core.training.label_noise`); the runs
             train on the flipped labels, and ``labels.npz`` records which were flipped.
-        data: already loaded data (skips ``load_data``).
+        data: already loaded data (skips ``load_data``; not with ``executor``, whose workers
+            load the data themselves).
         stream, show_progress: where progress lines go (stderr), and whether to print them.
+        executor: where the jobs run (default: this process, one thread per device); e.g.
+            :class:`heldout_core.distributed.ClusterExecutor` for a Dask cluster. Everything up
+            to the plan (checks, ``labels.npz``, the settings of finished runs) happens here.
 
     Raises:
         HeldoutError: bad ratio, runs, epochs, seed or design (a ParameterError naming it);
@@ -321,23 +402,23 @@ def train_runs(
     if design == "balanced":
         for r in ratios:
             designs.balanced_block_size(r)
+    if executor is not None:
+        if data is not None:
+            raise ParameterError("data", "{parameter} cannot be handed to a cluster: its workers load the data "
+                                         "themselves (from data_path).")
+        executor.check(experiment)
     experiment.check_requirements()
     started = clock()
     out = Path(out)
     label_noise = params.number(label_noise, "label_noise", low=0.0, high=1.0, open_high=True)
     noise_seed = params.seed(noise_seed, "noise_seed")
-    data = experiment.load_data(Path(data_path) if data_path is not None else None) if data is None else data
-    _check_data(data, experiment)
-    recorded = dict(getattr(data, "extras", None) or {})
-    if label_noise > 0:
-        data, noise = _with_label_noise(experiment, data, label_noise, noise_seed)
-        recorded.update(noise)
+    data, recorded = training_data(experiment, data_path, label_noise, noise_seed, data)
     for r in ratios:
         designs.subset_size(data.n_train, r)
     name = experiment.name
     (out / name).mkdir(parents=True, exist_ok=True)
     remove_leftovers(find_leftovers(out / name))  # what killed jobs left (never what a running job holds)
-    _write_labels(data, out / name, recorded)
+    write_labels(data, out / name, recorded)
 
     base_info = {
         "format": "heldout-run", "experiment": name, "plugin": getattr(experiment, "plugin", None),
@@ -349,7 +430,10 @@ def train_runs(
     }
     base_info.setdefault("options", {})
     batched = experiment.runs_per_batch > 0 and not sequential
-    summary = TrainSummary(name, out, trainer="batched" if batched else "sequential")
+    settings = JobSettings(name, dict(experiment.config), base_info["plugin"], base_info["plugin_version"], str(out),
+                           None if data_path is None else str(data_path), label_noise, noise_seed, int(seed), design,
+                           epochs, batched, base_info)
+    summary = TrainSummary(name, out, trainer=settings.trainer)
     pending: dict[float, list[int]] = {}
     for ratio in ratios:
         todo = []
@@ -369,65 +453,33 @@ def train_runs(
     stream = sys.stderr if stream is None else stream
     if show_progress and skipped:
         print(f"{name}: {skipped} finished runs found in {out / name}, {total} to train.", file=stream)
-    progress = Progress(total, f"{name} ({summary.trainer})", stream=stream, clock=clock) if show_progress and total else None
-    writer = _Writer(experiment, data, out, base_info, epochs, summary.accuracies)
+    progress = None
+    if show_progress and total:
+        progress = Progress(total, f"{name} ({summary.trainer})", stream=stream, clock=clock,
+                            detail=None if executor is None else executor.status)
     lock = threading.Lock()
 
-    run_locks = _RunLocks()
-
-    def run_job(job: _Job) -> None:
-        owned_ids, owned_subsets = [], []
-        for run_id, idx in zip(job.run_ids, job.subsets):
-            folder = run_dir(out, name, job.ratio, run_id)
-            if not run_locks.acquire(folder):
-                continue  # another job is training this run
-            if is_finished(folder):  # another job finished it since we looked
-                run_locks.release(folder, finished=True)
-                continue
-            try:  # settings are compared again under the lock: another job may have started since
-                claim_settings(out / name, base_info)
-            except HeldoutError:
-                run_locks.release(folder, finished=False)
-                raise
-            _clear_partial(folder)
-            owned_ids.append(run_id)
-            owned_subsets.append(idx)
-        try:
-            seeds = [designs.run_seed(seed, job.ratio, r) for r in owned_ids]
-            if not owned_ids:
-                models = []
-            elif batched:
-                models = experiment.train_many(data, owned_subsets, seeds, epochs=epochs)
-                if len(models) != len(owned_ids):
-                    raise HeldoutError(f"experiment '{name}': train_many returned {len(models)} models for {len(owned_ids)} subsets.")
-            else:
-                models = []
-                for idx, s in zip(owned_subsets, seeds):
-                    model = experiment.build_model(data, s)
-                    experiment.train(model, data, idx, seed=s, epochs=epochs)
-                    models.append(model)
-            for model, run_id, idx, correct in zip(models, owned_ids, owned_subsets, writer.evaluate(models)):
-                writer.finish(model, job.ratio, run_id, idx, summary.trainer, correct)
-                run_locks.release(run_dir(out, name, job.ratio, run_id), finished=True)
-        finally:
-            for run_id in owned_ids:
-                run_locks.release(run_dir(out, name, job.ratio, run_id), finished=False)
-        with lock:
-            summary.trained[job.ratio] += len(owned_ids)
+    def done(job: Job, outcome: JobOutcome) -> None:
+        with lock:  # device threads report here concurrently
+            summary.trained[job.ratio] += len(outcome.trained)
+            summary.accuracies.extend(outcome.accuracies)
             if progress is not None:
                 progress.update(len(job.run_ids))
 
     try:
-        _execute(experiment, jobs, run_job)
+        if executor is None:
+            runner = JobRunner(experiment, data, settings)
+            _execute(experiment, jobs, lambda job: done(job, runner.run(job)))
+        elif jobs:
+            executor.run(settings, jobs, done)
     finally:
-        run_locks.release_all()
         if progress is not None:
             progress.close()
     summary.seconds = clock() - started
     return summary
 
 
-def _execute(experiment: Experiment, jobs: list[_Job], run_job: Callable[[_Job], None]) -> None:
+def _execute(experiment: Experiment, jobs: list[Job], run_job: Callable[[Job], None]) -> None:
     """Run the jobs on the experiment's devices: in this thread for one device, else one worker
     thread per device pulling jobs from a shared queue (one run or batch per device at a time)."""
     devices = list(experiment.devices()) or [""]
@@ -436,7 +488,7 @@ def _execute(experiment: Experiment, jobs: list[_Job], run_job: Callable[[_Job],
             for job in jobs:
                 run_job(job)
         return
-    work: queue.Queue[_Job] = queue.Queue()
+    work: queue.Queue[Job] = queue.Queue()
     for job in jobs:
         work.put(job)
     errors: list[BaseException] = []
