@@ -6,19 +6,21 @@ are imported (and compile on first use) only by the estimators.
 
 Modules, bottom up (each imports only the ones above it in this list):
 
-- ``errors``, ``params``: the user-error types and the checks of shared parameters;
+- ``errors``, ``params``, ``resources``, ``schema``: user-error types, checks of shared
+  parameters, memory budgets, typed checks of JSON read back;
 - ``bitpack``, ``records``: bit-packed runs, :class:`Run`, :class:`RunSet`, :class:`RunSetBuilder`;
-- ``atomic``, ``npz``: atomic writes, safe ``.npz`` reading;
-- ``aux_arrays``, ``layout``, ``store``, ``loading``: the per-run record file, the release
-  folder layout, the compact store, and :func:`load_runs`;
+- ``atomic``, ``locks``, ``npz``: atomic writes and staging folders, file locks, safe ``.npz`` reading;
+- ``aux_arrays``, ``layout``, ``store``, ``loading``, ``leftovers``: the per-run record file, the
+  release folder layout (``run.json``, ``settings.json``), the compact store, :func:`load_runs`,
+  and what interrupted jobs leave behind;
 - ``kernels``, ``intervals``, ``estimators``: Numba counts, interval methods, the statistics;
-- ``experiment``, ``example_images``, ``hookspecs``, ``plugins``: the plugin contract (and
-  pictures of examples for figures) and the registry;
+- ``diagnostics``, ``reliability``, ``planning``, ``compare``: whether the models fit, how stable
+  the scores are, how many runs an interval width needs, agreement with published scores;
+- ``experiment``, ``hookspecs``, ``plugins``: the plugin contract and registry;
 - ``training``, ``archive``, ``verify``, ``survey``: training runs, importing released archives,
   checking checkpoints, checking folders of records;
-- ``distributed``: training and estimating on a Dask cluster (the ``dask`` extra, imported only
-  there, by a cluster flag or by a notebook that asks for it);
-- ``report``: figures and the HTML report (matplotlib, imported only there);
+- ``example_images``, ``report``: figures and the HTML report (matplotlib, imported there only);
+- ``distributed``: Dask execution (imported only with a cluster flag);
 - ``cli``: the ``heldout`` command, one module per command.
 """
 
