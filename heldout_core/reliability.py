@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from . import params
+from . import kernels, params
+from .bitpack import run_mask_words
 from .errors import ParameterError
 from .records import RunSet
 
@@ -84,15 +85,52 @@ def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a[both], b[both]).statistic)
 
 
+def _selection_words(runs: RunSet, positions: np.ndarray) -> np.ndarray:
+    selected = np.zeros(runs.n_runs, dtype=bool)
+    selected[positions] = True
+    return run_mask_words(selected)
+
+
+def _memorization_of(runs: RunSet, words: np.ndarray) -> np.ndarray:
+    """Memorization estimates from the runs selected by ``words`` alone (no copy of the bits)."""
+    n_in, correct_in, n_out, correct_out = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (correct_in * n_out.astype(np.float64) - correct_out * n_in.astype(np.float64)) / (n_in * n_out.astype(np.float64))
+
+
+def _cscore_of(runs: RunSet, positions: np.ndarray) -> np.ndarray:
+    """C-scores (mean held-out accuracy over ratios) from the runs at ``positions`` alone."""
+    per_ratio = []
+    for ratio in runs.ratios:
+        at = positions[np.isclose(runs.subset_ratio[positions], ratio, rtol=0, atol=1e-9)]
+        _, _, n_out, correct_out = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits,
+                                                          _selection_words(runs, at))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_ratio.append(correct_out / n_out)
+    return np.mean(per_ratio, axis=0)
+
+
+def _topk_of(runs: RunSet, words: np.ndarray, n_selected: int, k: int) -> np.ndarray:
+    """The top-k training examples per test example from the selected runs alone: the test bits
+    are masked to those runs (a small copy), the training bits are used as they are."""
+    test_bits = np.ascontiguousarray(runs.correct_test_bits & words[None, :])
+    n_in, _, _, _ = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
+    total = kernels.row_popcounts(test_bits)
+    idx, _ = kernels.influence_topk(runs.train_mask_bits, test_bits, n_in, total, n_selected, k)
+    return idx
+
+
 def split_half_reliability(runs: RunSet, *, ratio: float | None = None, top_k: int = 10) -> Reliability:
     """Estimate every statistic on two disjoint halves of ``runs`` and compare (see the module docstring).
+
+    The halves are never copied: their counts come from the kernels with a mask over runs, so
+    the memory is a few arrays of the examples' size (ImageNet's records are not duplicated).
 
     Args:
         runs: runs at one or several subset ratios (C-scores use every ratio).
         ratio: the ratio for memorization and influence (needed when the runs have several).
         top_k: the size of the influence sets compared.
     """
-    from .estimators import consistency, influence_topk, memorization
     from .estimators._common import check_runs
 
     runs = check_runs(runs, one_ratio=False)
@@ -106,16 +144,13 @@ def split_half_reliability(runs: RunSet, *, ratio: float | None = None, top_k: i
     a, b = split_halves(one)
     if len(a) < 2 or len(b) < 2:
         raise ParameterError("runs", f"split-half reliability needs at least 4 runs at ratio {ratio:g}, got {one.n_runs}.")
-    halves = (one.select(a), one.select(b))
-    mem = [memorization(h).estimate for h in halves]
-    r_mem = _rank_correlation(*mem)
-    ca, cb = split_halves(runs)
-    cs = [consistency(runs.select(p)).estimate for p in (ca, cb)]
-    r_cs = _rank_correlation(*cs)
+    words = [_selection_words(one, h) for h in (a, b)]
+    r_mem = _rank_correlation(*(_memorization_of(one, w) for w in words))
+    r_cs = _rank_correlation(*(_cscore_of(runs, h) for h in split_halves(runs)))
     overlap = chance = None
     k = min(top_k, one.n_train)
     if one.n_test:
-        tops = [influence_topk(h, k).train_idx for h in halves]
+        tops = [_topk_of(one, w, len(h), k) for w, h in zip(words, (a, b))]
         shared = [len(set(x[x >= 0]) & set(y[y >= 0])) for x, y in zip(*tops)]
         overlap = float(np.mean(shared)) / k
         chance = k / one.n_train
