@@ -27,9 +27,10 @@ from synthetic import packed_runs
 STAGES = ("heldout_core.loading:load_runs", "heldout_core.estimators:memorization",
           "heldout_core.estimators:influence_topk", "heldout_core.estimators:consistency",
           "heldout_core.estimators:high_influence_pairs", "heldout_core.cli.estimate:_write_memorization_csv",
-          "heldout_core.atomic:save_npz_atomic")
+          "heldout_core.atomic:save_npz_atomic", "heldout_core.diagnostics:fit_diagnostics",
+          "heldout_core.reliability:split_half_reliability")
 # Stages whose cost grows with n_train x n_test; the others grow with n_train (or n_test) alone.
-PAIR_STAGES = ("heldout_core.estimators:influence_topk",)
+PAIR_STAGES = ("heldout_core.estimators:influence_topk", "heldout_core.reliability:split_half_reliability")
 
 _CLI = """
 from heldout_core.cli import main
@@ -85,7 +86,8 @@ def test_estimate_cli_cifar_shaped(benchmark, cifar_store):
 def test_estimate_cli_reference_plain_numpy(benchmark, cifar_store, tmp_path):
     """The same outputs in plain numpy from the same store: unpack to dense records, masked sums,
     both float32 count products with argpartition for top-10 (timed on 1,000 of the 10,000 test
-    rows and scaled), the Newcombe/Wilson formulas, np.savez and the csv module."""
+    rows and scaled), the split-half reliability (on 1,000 test examples, as heldout estimate
+    measures it), the Newcombe/Wilson formulas, np.savez and the csv module."""
     parts = {}
 
     def run():
@@ -107,6 +109,9 @@ def test_estimate_cli_reference_plain_numpy(benchmark, cifar_store, tmp_path):
         top, est = plain.topk_influence(mask_f, test_f, 10, rows)
         plain.high_influence(est, rows, mem[0], labels_train, labels_test)
         parts["influence_sample"] = time.perf_counter() - start
+        start = time.perf_counter()  # on 1,000 test examples, as heldout estimate does: not scaled
+        plain.split_half(mask, correct, mask_f, test_f, 10, np.linspace(0, CIFAR["n_test"] - 1, 1000).astype(int))
+        parts["split_half"] = time.perf_counter() - start
         start = time.perf_counter()
         plain.write_outputs(tmp_path, mem, top, cscore)
         parts["write"] = time.perf_counter() - start

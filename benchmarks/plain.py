@@ -96,3 +96,18 @@ def write_outputs(folder, mem, top, cscore):
     (folder / "memorization.csv").write_text(text.getvalue())
     np.savez(folder / "influence_topk.npz", train_idx=top[0], estimate=top[1], ci_low=top[2], ci_high=top[3])
     np.savez(folder / "cscore.npz", estimate=cscore[0], ci_low=cscore[1], ci_high=cscore[2])
+
+
+def split_half(mask, correct, mask_f, correct_test_f, k, rows):
+    """Split-half reliability as ``heldout estimate`` reports it: alternate runs into two halves,
+    memorization and held-out accuracy on each, their Spearman correlations, and the overlap of
+    the halves' top-k influence sets for test rows ``rows``."""
+    from scipy.stats import spearmanr
+
+    halves = (np.arange(0, len(mask), 2), np.arange(1, len(mask), 2))
+    mem = [memorization(mask[h], correct[h])[0] for h in halves]
+    held = [heldout_accuracy(mask[h], correct[h])[0] for h in halves]
+    tops = [topk_influence(mask_f[h], correct_test_f[h], k, rows)[0][0] for h in halves]
+    ok = np.isfinite(mem[0]) & np.isfinite(mem[1])
+    shared = np.mean([len(set(a) & set(b)) for a, b in zip(*tops)]) / k
+    return spearmanr(mem[0][ok], mem[1][ok]).statistic, spearmanr(held[0], held[1]).statistic, shared

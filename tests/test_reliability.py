@@ -93,3 +93,11 @@ def test_halves_computed_through_masks_equal_the_estimators_on_copied_halves():
     tops = [influence_topk(h, 5).train_idx for h in halves]
     shared = np.mean([len(set(x) & set(y)) for x, y in zip(*tops)]) / 5
     assert r.influence_overlap == pytest.approx(shared, abs=1e-12)
+
+
+def test_the_influence_overlap_is_measured_on_an_even_sample_of_a_large_test_set():
+    from heldout_core.reliability import influence_sample
+
+    assert influence_sample(50).tolist() == list(range(50))
+    sample = influence_sample(10_000)
+    assert len(sample) == 1000 and sample[0] == 0 and sample[-1] == 9999 and (np.diff(sample) > 0).all()
