@@ -6,11 +6,12 @@ job): training, evaluation on the full training and test sets, checkpoint, ``run
 ``aux_arrays.npz`` for every run. The time of each stage is recorded (by wrapping the calls the
 driver makes), so the summary shows the per-run overhead beside the training itself.
 
-- ``digits`` with its defaults (64-128-10 MLP, 80 epochs, batch 32, 128 runs per batch): 128
-  batched runs against 4 sequential (Keras ``fit``) runs, scaled to 128.
-- ``arrays`` with its defaults (one hidden layer of 256, 30 epochs, batch 64, 32 runs per
-  batch) on the digits saved as an ``.npz`` (1,200 train, 597 test): 64 batched runs against 4
-  sequential, scaled to 64.
+- ``digits`` with its defaults (64-128-10 MLP, batch 32, each model trained until it fits its
+  subset, at most 80 epochs, 128 runs per batch): 128 batched runs against 4 sequential (Keras
+  ``fit``, stopped by the same rule) runs, scaled to 128.
+- ``arrays`` with its defaults (one hidden layer of 256, batch 32, trained to fit, at most 100
+  epochs, 32 runs per batch) on the digits saved as an ``.npz`` (1,200 train, 597 test): 64
+  batched runs against 4 sequential, scaled to 64.
 
 Run: ``python -m pytest benchmarks/bench_training.py --benchmark-only``.
 """

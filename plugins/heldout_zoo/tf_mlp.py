@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -138,11 +140,50 @@ def predict(model: MLP, x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def save(model: MLP, prefix: Path, epoch: int) -> None:
-    """``tf.train.Checkpoint(model=, epoch=, global_step=)`` written at ``prefix``."""
-    ckpt = tf.train.Checkpoint(model=model, epoch=tf.Variable(int(epoch), dtype=tf.int64),
-                               global_step=tf.Variable(int(model.trained_steps), dtype=tf.int64))
-    ckpt.write(str(prefix))
+@dataclass
+class TrainedWeights:
+    """A trained MLP as plain arrays: what the batched trainer returns for each run.
+
+    Building a ``tf.Module`` with its variables costs milliseconds per model; a batch of runs
+    needs its weights only to be evaluated (:func:`predict_many` reads arrays) and checkpointed
+    (:func:`save` writes them through one reusable checkpoint per layer layout).
+    """
+
+    params: list[np.ndarray]
+    trained_steps: int = 0
+    epochs_trained: int = 0
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (int(self.params[0].shape[0]), *(int(w.shape[1]) for w in self.params[0::2]))
+
+    def numpy_params(self) -> list[np.ndarray]:
+        return self.params
+
+
+_templates = threading.local()  # per thread (one worker thread per GPU): a checkpoint to reuse per layout
+
+
+def _checkpoint_template(sizes: tuple[int, ...]):
+    """An MLP, two int64 variables and the ``tf.train.Checkpoint`` over them, for ``sizes``."""
+    cache = getattr(_templates, "by_sizes", None)
+    if cache is None:
+        cache = _templates.by_sizes = {}
+    if sizes not in cache:
+        model = MLP(init_params(sizes, 0))
+        epoch, step = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
+        cache[sizes] = (model, epoch, step, tf.train.Checkpoint(model=model, epoch=epoch, global_step=step))
+    return cache[sizes]
+
+
+def save(model: MLP | TrainedWeights, prefix: Path, epoch: int) -> None:
+    """``tf.train.Checkpoint(model=, epoch=, global_step=)`` written at ``prefix``: the same
+    object graph and variables whichever kind of model is given."""
+    template, epoch_var, step_var, checkpoint = _checkpoint_template(tuple(model.sizes))
+    template.assign(model.numpy_params())
+    epoch_var.assign(int(epoch))
+    step_var.assign(int(model.trained_steps))
+    checkpoint.write(str(prefix))
 
 
 def restore(sizes: Sequence[int], prefix: Path) -> MLP:
@@ -154,6 +195,27 @@ def restore(sizes: Sequence[int], prefix: Path) -> MLP:
 
 
 # ---------------------------------------------------------------------------- Keras, one at a time
+@functools.lru_cache(maxsize=None)
+def _stop_when_fitted_class():
+    """The Keras callback class of the fit rule (defined here so that Keras is imported lazily)."""
+    import keras
+
+    class StopWhenFitted(keras.callbacks.Callback):
+        """Ends ``fit`` after the first epoch whose model classifies at least ``target`` of its
+        subset correctly (the batched trainer's rule, checked the same way: after the epoch)."""
+
+        def __init__(self, x, y, target):
+            super().__init__()
+            self.x, self.y, self.target, self.epochs = x, y, target, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs = epoch + 1
+            if np.mean(np.argmax(self.model(self.x, training=False), axis=1) == self.y) >= self.target:
+                self.model.stop_training = True
+
+    return StopWhenFitted
+
+
 def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray, *, seed: int, epochs: int | None,
                 learning_rate: float, momentum: float, batch_size: int, fit_target: float | None = None,
                 max_epochs: int | None = None) -> None:
@@ -182,12 +244,9 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
         net.fit(ds, epochs=epochs, verbose=0, shuffle=False)  # ds is already shuffled, with its own seed
         done = epochs
     else:
-        done = 0
-        while done < max_epochs:
-            net.fit(ds, initial_epoch=done, epochs=done + 1, verbose=0, shuffle=False)
-            done += 1
-            if np.mean(np.argmax(net(xs, training=False), axis=1) == y[subset_idx]) >= fit_target:
-                break
+        stopper = _stop_when_fitted_class()(xs, y[subset_idx], fit_target)
+        net.fit(ds, epochs=max_epochs, verbose=0, shuffle=False, callbacks=[stopper])
+        done = stopper.epochs
     model.assign(net.get_weights())
     model.epochs_trained = done
     model.trained_steps = done * math.ceil(len(subset_idx) / batch_size)
@@ -313,7 +372,7 @@ def subset_accuracy(params, x_t, y_t, subsets: Sequence[np.ndarray], *, widest: 
 def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], seeds: Sequence[int], *,
                   sizes: Sequence[int], epochs: int | None, learning_rate: float, momentum: float, batch_size: int,
                   mixed_precision: bool = False, jit: bool = True, fit_target: float | None = None,
-                  max_epochs: int | None = None) -> list[MLP]:
+                  max_epochs: int | None = None) -> list[TrainedWeights]:
     """Train one MLP per (subset, seed) at once; returns the M trained models, in order.
 
     Initialisation and minibatch order of model m are those of :func:`train_keras` with
@@ -369,10 +428,6 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
             if not active.any():
                 break
     stacked = [p.numpy() for p in params]
-    models = []
-    for k in range(m):
-        model = MLP([p[k] for p in stacked])  # each run gets its own weights, checkpointed on its own
-        model.epochs_trained = int(trained[k])
-        model.trained_steps = int(trained[k]) * math.ceil(n_s / batch_size)
-        models.append(model)
-    return models
+    # each run gets its own weights (copies, so one can be kept without the whole stack)
+    return [TrainedWeights([np.array(p[k]) for p in stacked], int(trained[k]) * math.ceil(n_s / batch_size),
+                           int(trained[k])) for k in range(m)]
