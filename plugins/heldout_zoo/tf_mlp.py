@@ -415,16 +415,12 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
         # The fit check, once per epoch: the exact accuracy on the subset after the epoch, measured
         # only when a model still training already got its fit during the epoch (so epochs far
         # from fitting cost nothing extra); models that reach fit_target stop.
-        if epochs is None:
-            candidates = np.flatnonzero((seen_right.numpy() / n_s >= fit_target) & (active > 0))
-            if len(candidates):
-                # only the candidates are scored, padded to a power of two so that few shapes compile
-                padded = np.r_[candidates, np.full((1 << (len(candidates) - 1).bit_length()) - len(candidates),
-                                                   candidates[0])]
-                accuracy = subset_accuracy([tf.gather(p, padded) for p in params], x_t, y_t,
-                                           [subsets[i] for i in padded], widest=max(sizes),
-                                           compute_dtype=compute_dtype, jit=bool(jit))[:len(candidates)]
-                active[candidates[accuracy >= fit_target]] = 0.0
+        if epochs is None and ((seen_right.numpy() / n_s >= fit_target) & (active > 0)).any():
+            # every model is scored in one call of one compiled shape (a subset of the models
+            # would compile a new program per count, seconds in all)
+            accuracy = subset_accuracy(params, x_t, y_t, subsets, widest=max(sizes), compute_dtype=compute_dtype,
+                                       jit=bool(jit))
+            active[accuracy >= fit_target] = 0.0
             if not active.any():
                 break
     stacked = [p.numpy() for p in params]
