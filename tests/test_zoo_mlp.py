@@ -115,14 +115,30 @@ def test_models_evaluated_together_predict_exactly_what_each_predicts_alone(monk
     np.testing.assert_array_equal(tf_mlp.predict(models[2], x), alone[2])
 
 
+def test_keras_fit_rule_stops_where_the_batched_trainer_does():
+    # one batch per epoch, so both take the same steps; the fit rule must stop both at one epoch
+    x, y = problem(seed=3)
+    subset = np.arange(0, 70, 2)
+    kw = dict(epochs=None, fit_target=0.9, max_epochs=100, learning_rate=0.2, momentum=0.9, batch_size=64)
+    batched = tf_mlp.train_batched(x, y, [subset], [5], sizes=SIZES, **kw)[0]
+    keras_model = tf_mlp.build(SIZES, 5)
+    tf_mlp.train_keras(keras_model, x, y, subset, seed=5, **kw)
+    assert 1 < batched.epochs_trained < 100
+    assert keras_model.epochs_trained == batched.epochs_trained
+    for got, want in zip(batched.numpy_params(), keras_model.numpy_params()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_training_to_fit_stops_each_model_on_its_own():
     """Each model of a batch stops at the first epoch after which it fits its subset; it ends
     with exactly the weights it has when trained alone for that many epochs."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(60, 6)).astype(np.float32)
     y = np.argmax(x[:, :3], axis=1)          # learnable: each model fits its subset, sooner or later
-    subsets = [np.sort(rng.choice(60, 20, replace=False)) for _ in range(4)]
-    seeds = [21, 22, 23, 24]
+    # eight models: with these seeds one of them fits after an epoch in which the others are
+    # checked, though not by its own count during that epoch (so it must not stop then)
+    subsets = [np.sort(rng.choice(60, 20, replace=False)) for _ in range(8)]
+    seeds = list(range(21, 29))
     kw = dict(sizes=SIZES, learning_rate=0.2, momentum=0.9, batch_size=8)
     models = tf_mlp.train_batched(x, y, subsets, seeds, epochs=None, fit_target=1.0, max_epochs=300, **kw)
     epochs = [m.epochs_trained for m in models]
@@ -133,5 +149,10 @@ def test_training_to_fit_stops_each_model_on_its_own():
         alone = tf_mlp.train_batched(x, y, [subset], [seed], epochs=model.epochs_trained, **kw)[0]
         for got, want in zip(model.numpy_params(), alone.numpy_params()):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # and trained alone to fit, it stops at that same epoch (the batch's other models do not
+        # make it stop sooner)
+        alone_to_fit = tf_mlp.train_batched(x, y, [subset], [seed], epochs=None, fit_target=1.0, max_epochs=300,
+                                            **kw)[0]
+        assert alone_to_fit.epochs_trained == model.epochs_trained
     again = tf_mlp.train_batched(x, y, subsets, seeds, epochs=None, fit_target=1.0, max_epochs=300, **kw)
     assert [m.epochs_trained for m in again] == epochs                       # deterministic

@@ -202,7 +202,8 @@ def _stop_when_fitted_class():
 
     class StopWhenFitted(keras.callbacks.Callback):
         """Ends ``fit`` after the first epoch whose model classifies at least ``target`` of its
-        subset correctly (the batched trainer's rule, checked the same way: after the epoch)."""
+        subset correctly, by the batched trainer's rule: the exact check after the epoch is made
+        when the epoch's running accuracy (its minibatches, before each step) reached ``target``."""
 
         def __init__(self, x, y, target):
             super().__init__()
@@ -210,7 +211,8 @@ def _stop_when_fitted_class():
 
         def on_epoch_end(self, epoch, logs=None):
             self.epochs = epoch + 1
-            if np.mean(np.argmax(self.model(self.x, training=False), axis=1) == self.y) >= self.target:
+            if (logs["accuracy"] >= self.target
+                    and np.mean(np.argmax(self.model(self.x, training=False), axis=1) == self.y) >= self.target):
                 self.model.stop_training = True
 
     return StopWhenFitted
@@ -223,8 +225,8 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
 
     The Keras model starts from ``model``'s weights; the minibatch order comes from a tf.data
     shuffle seeded with ``seed`` (no global random state is touched). ``epochs`` None: train
-    until the accuracy on the subset reaches ``fit_target`` (checked after every epoch), at most
-    ``max_epochs``, as :func:`train_batched` does.
+    until the accuracy on the subset reaches ``fit_target``, at most ``max_epochs``, by the rule
+    of :func:`train_batched`.
     """
     import keras
 
@@ -234,8 +236,10 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
     layers += [keras.layers.Dense(sizes[-1])]
     net = keras.Sequential(layers)
     net.set_weights(model.numpy_params())
+    # the fit rule reads the epoch's running accuracy (Keras' metric, reset every epoch)
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] if epochs is None else None
     net.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics)
     xs = x[subset_idx].reshape(len(subset_idx), -1)
     ds = (tf.data.Dataset.from_tensor_slices((xs, y[subset_idx]))
           .shuffle(len(subset_idx), seed=int(seed), reshuffle_each_iteration=True)
@@ -382,8 +386,10 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
         x: float32 (n_train, ...) inputs; y: int (n_train,) labels.
         subsets: M int arrays of equal length, the training examples of each model.
         epochs: train exactly this many epochs; or None to train each model until its accuracy
-            on its own subset reaches ``fit_target`` (checked after every epoch; a model that
-            reaches it stops, the others go on), at most ``max_epochs``.
+            on its own subset reaches ``fit_target``, at most ``max_epochs``. The exact accuracy
+            is measured after an epoch in which the model's minibatches (before each step) were
+            right on at least ``fit_target`` of the subset; a model that reaches it stops, the
+            others go on, and each stops at the epoch it would stop at if trained alone.
         mixed_precision: bfloat16 matmuls (float32 weights, updates and softmax) for GPUs.
         jit: compile the epoch with XLA (``tf.function(jit_compile=True)``).
 
@@ -415,12 +421,14 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
         # The fit check, once per epoch: the exact accuracy on the subset after the epoch, measured
         # only when a model still training already got its fit during the epoch (so epochs far
         # from fitting cost nothing extra); models that reach fit_target stop.
-        if epochs is None and ((seen_right.numpy() / n_s >= fit_target) & (active > 0)).any():
+        candidates = (seen_right.numpy() / n_s >= fit_target) & (active > 0) if epochs is None else None
+        if candidates is not None and candidates.any():
             # every model is scored in one call of one compiled shape (a subset of the models
-            # would compile a new program per count, seconds in all)
+            # would compile a new program per count, seconds in all), but only the candidates
+            # may stop: a model stops at the epoch it would stop at if trained alone
             accuracy = subset_accuracy(params, x_t, y_t, subsets, widest=max(sizes), compute_dtype=compute_dtype,
                                        jit=bool(jit))
-            active[accuracy >= fit_target] = 0.0
+            active[candidates & (accuracy >= fit_target)] = 0.0
             if not active.any():
                 break
     stacked = [p.numpy() for p in params]
