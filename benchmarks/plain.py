@@ -98,16 +98,36 @@ def write_outputs(folder, mem, top, cscore):
     np.savez(folder / "cscore.npz", estimate=cscore[0], ci_low=cscore[1], ci_high=cscore[2])
 
 
+def _chance_in_topk(mask_f, correct_test_f, k, rows):
+    """Per test row of ``rows`` and training example, the chance it is in the row's top-k set,
+    ties at place k broken at random: 1 above the k-th estimate, (k - #above) / #at at it.
+    (Estimates in the single-division form, so that equal fractions are equal floats.)"""
+    y = correct_test_f[:, rows].astype(np.float64)
+    m = mask_f.astype(np.float64)
+    n, b = len(m), m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = ((y.T @ m) * n - y.sum(axis=0)[:, None] * b) / (b * (n - b))
+    ranked = np.where(np.isnan(est), -np.inf, est)
+    cut = -np.partition(-ranked, k - 1, axis=1)[:, k - 1:k]
+    above, at = ranked > cut, (ranked == cut) & np.isfinite(ranked)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(at.any(axis=1), (k - above.sum(axis=1)) / at.sum(axis=1), 0.0)
+    return above + at * q[:, None]
+
+
 def split_half(mask, correct, mask_f, correct_test_f, k, rows):
     """Split-half reliability as ``heldout estimate`` reports it: alternate runs into two halves,
-    memorization and held-out accuracy on each, their Spearman correlations, and the overlap of
-    the halves' top-k influence sets for test rows ``rows``."""
+    memorization and held-out accuracy on each, their Spearman correlations, and the expected
+    overlap of the halves' top-k influence sets for test rows ``rows`` (ties broken at random)."""
     from scipy.stats import spearmanr
 
     halves = (np.arange(0, len(mask), 2), np.arange(1, len(mask), 2))
     mem = [memorization(mask[h], correct[h])[0] for h in halves]
     held = [heldout_accuracy(mask[h], correct[h])[0] for h in halves]
-    tops = [topk_influence(mask_f[h], correct_test_f[h], k, rows)[0][0] for h in halves]
+    shared = []
+    for chunk in np.array_split(rows, max(1, len(rows) // 100)):     # 100 rows at a time bounds the memory
+        p_a, p_b = (_chance_in_topk(mask_f[h], correct_test_f[h], k, chunk) for h in halves)
+        shared.append((p_a * p_b).sum(axis=1))
     ok = np.isfinite(mem[0]) & np.isfinite(mem[1])
-    shared = np.mean([len(set(a) & set(b)) for a, b in zip(*tops)]) / k
+    shared = np.mean(np.concatenate(shared)) / k
     return spearmanr(mem[0][ok], mem[1][ok]).statistic, spearmanr(held[0], held[1]).statistic, shared

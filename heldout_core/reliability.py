@@ -8,6 +8,11 @@ examples says how stable the ranking is with half the runs; the Spearman-Brown f
 length, Spearman 1910, Brown 1910). For influence, the overlap of each test example's top-k sets
 between the halves is reported (over all test examples, or 1,000 evenly spaced ones of a larger
 test set), beside what chance would give.
+
+Ties at the k-th place are broken at random, in expectation: the overlap counts each training
+example by the chance that both halves' sets hold it. Breaking them by index instead would make
+a test example right in every run (all its estimates exactly 0) "agree" perfectly between the
+halves; with random tie-breaking it agrees as often as chance.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ class Reliability:
         memorization: Spearman correlation of the halves' memorization over examples defined in
             both; memorization_full: its Spearman-Brown projection to all runs.
         cscore, cscore_full: the same for C-scores (over every ratio of the runs).
-        influence_overlap: mean over test examples (at most 1,000, evenly spaced) of the fraction
-            of the top-k training examples both halves name (None without test records); influence_chance: what
-            two random top-k sets would share (k / n_train); top_k: k.
+        influence_overlap: mean over test examples (at most 1,000, evenly spaced) of the
+            expected fraction of the top-k training examples both halves name, ties at the k-th
+            place broken at random (None without test records); influence_chance: what two
+            random top-k sets would share (k / n_train); top_k: k.
     """
 
     n_runs: tuple[int, int]
@@ -51,8 +57,8 @@ class Reliability:
         parts = [f"memorization rank correlation {self.memorization:.2f} (projected to all runs {self.memorization_full:.2f})",
                  f"C-score {self.cscore:.2f} ({self.cscore_full:.2f})"]
         if self.influence_overlap is not None:
-            parts.append(f"top-{self.top_k} influence sets share {self.influence_overlap:.0%} "
-                         f"(chance {self.influence_chance:.1%})")
+            parts.append(f"top-{self.top_k} influence sets share {_percent(self.influence_overlap)} "
+                         f"(chance {_percent(self.influence_chance)})")
         return f"split-half reliability ({self.n_runs[0]} + {self.n_runs[1]} runs): " + ", ".join(parts)
 
     def as_dict(self) -> dict:
@@ -61,10 +67,20 @@ class Reliability:
                 "influence_chance": self.influence_chance, "top_k": self.top_k}
 
 
+def _percent(x: float) -> str:
+    """53%, or 0.8% below 10% (where whole percents would hide a difference from chance)."""
+    return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}"
+
+
 def spearman_brown(r: float, factor: float = 2.0) -> float:
-    """Reliability of a measurement ``factor`` times as long as one of reliability ``r``."""
-    if not np.isfinite(r) or r <= -1.0:
+    """Reliability of a measurement ``factor`` times as long as one of reliability ``r``.
+
+    A negative ``r`` (a reliability of about zero, estimated with noise) projects to 0: the
+    formula is only meaningful for ``r >= 0`` (below -1/3 it would leave [-1, 1]).
+    """
+    if not np.isfinite(r):
         return float("nan")
+    r = max(float(r), 0.0)
     return float(factor * r / (1.0 + (factor - 1.0) * r))
 
 
@@ -121,14 +137,28 @@ def influence_sample(n_test: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_test - 1, min(n_test, INFLUENCE_SAMPLE)).round().astype(np.int64))
 
 
-def _topk_of(runs: RunSet, words: np.ndarray, n_selected: int, k: int, rows: np.ndarray) -> np.ndarray:
-    """The top-k training examples of test examples ``rows`` from the selected runs alone: the
-    test bits are masked to those runs (a small copy), the training bits are used as they are."""
+def _half_for_influence(runs: RunSet, words: np.ndarray, n_selected: int, k: int, rows: np.ndarray):
+    """A half's test bits for ``rows`` (masked to its runs: a small copy; the training bits are
+    used as they are), its n_in and totals, and each row's k-th largest estimate."""
     test_bits = np.ascontiguousarray(runs.correct_test_bits[rows] & words[None, :])
     n_in, _, _, _ = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
     total = kernels.row_popcounts(test_bits)
-    idx, _ = kernels.influence_topk(runs.train_mask_bits, test_bits, n_in, total, n_selected, k)
-    return idx
+    idx, cnt = kernels.influence_topk(runs.train_mask_bits, test_bits, n_in, total, n_selected, k)
+    return test_bits, n_in, total, kernels.kth_estimates(idx, cnt, n_in, total, n_selected, k)
+
+
+def expected_overlap(counts: np.ndarray, k: int) -> np.ndarray:
+    """Expected number of training examples two top-k sets share, ties at the k-th place broken
+    at random, from :func:`heldout_core.kernels.cut_counts` (n_test, 8) -> float64 (n_test,).
+
+    Each half's set holds every example above its cut and a random k - |above| of those at it,
+    so an example at the cut is in it with probability q = (k - |above|) / |at|.
+    """
+    above_a, at_a, above_b, at_b, both, above_at, at_above, at_at = counts.T.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q_a = np.where(at_a > 0, (k - above_a) / at_a, 0.0)
+        q_b = np.where(at_b > 0, (k - above_b) / at_b, 0.0)
+    return both + q_b * above_at + q_a * at_above + q_a * q_b * at_at
 
 
 def split_half_reliability(runs: RunSet, *, ratio: float | None = None, top_k: int = 10) -> Reliability:
@@ -162,8 +192,10 @@ def split_half_reliability(runs: RunSet, *, ratio: float | None = None, top_k: i
     k = min(top_k, one.n_train)
     if one.n_test:
         rows = influence_sample(one.n_test)
-        tops = [_topk_of(one, w, len(h), k, rows) for w, h in zip(words, (a, b))]
-        shared = [len(set(x[x >= 0]) & set(y[y >= 0])) for x, y in zip(*tops)]
-        overlap = float(np.mean(shared)) / k
+        (bits_a, n_in_a, total_a, cut_a), (bits_b, n_in_b, total_b, cut_b) = (
+            _half_for_influence(one, w, len(h), k, rows) for w, h in zip(words, (a, b)))
+        counts = kernels.cut_counts(one.train_mask_bits, bits_a, bits_b, n_in_a, n_in_b, total_a, total_b,
+                                    len(a), len(b), cut_a, cut_b)
+        overlap = float(np.mean(expected_overlap(counts, k))) / k
         chance = k / one.n_train
     return Reliability((len(a), len(b)), r_mem, spearman_brown(r_mem), r_cs, spearman_brown(r_cs), overlap, chance, k)

@@ -222,3 +222,61 @@ def quantile_pair(x, q_lo, q_hi, bucket, scratch):
             v = v + (h - k) * (_order_statistic(x, bucket, counts, k + 1, scratch) - v)
         out[t] = v
     return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------- top-k set overlap
+@njit_serial
+def kth_estimates(top_idx, top_cnt, n_in, total_correct, n_runs, k):
+    """Per test row, the k-th largest estimate of an :func:`influence_topk` result (computed as
+    the kernels compute every estimate, so it compares exactly), or -inf where fewer than k
+    training examples have an estimate."""
+    n_test = top_idx.shape[0]
+    out = np.full(n_test, -np.inf)
+    for j in range(n_test):
+        i = top_idx[j, k - 1]
+        if i >= 0:
+            out[j] = pair_estimate(top_cnt[j, k - 1], n_in[i], total_correct[j], n_runs)
+    return out
+
+
+@njit_parallel
+def cut_counts(in_bits, bits_a, bits_b, n_in_a, n_in_b, total_a, total_b, runs_a, runs_b, cut_a, cut_b):
+    """Where the training examples fall about two estimates of the same test rows (two halves of
+    the runs), each against its own cut (a half's k-th largest estimate).
+
+    The training bits are shared; each half has its own test bits (masked to its runs), counts
+    n_in_h, totals total_h and run count runs_h. Per test row j the int64 (n_test, 8) result
+    holds |above_a|, |at_a|, |above_b|, |at_b|, |above_a & above_b|, |above_a & at_b|,
+    |at_a & above_b|, |at_a & at_b|, where above_h = {i : estimate_h(i) > cut_h[j]} and
+    at_h = {i : estimate_h(i) == cut_h[j]} (undefined estimates fall in neither).
+    """
+    n_train = in_bits.shape[0]
+    n_test = bits_a.shape[0]
+    out = np.zeros((n_test, 8), dtype=np.int64)
+    for blk in prange((n_test + TEST_BLOCK - 1) // TEST_BLOCK):
+        j0 = blk * TEST_BLOCK
+        j1 = min(j0 + TEST_BLOCK, n_test)
+        buf_a = np.empty((TEST_BLOCK, min(TRAIN_TILE, n_train)), dtype=np.int32)
+        buf_b = np.empty((TEST_BLOCK, min(TRAIN_TILE, n_train)), dtype=np.int32)
+        for t0 in range(0, n_train, TRAIN_TILE):
+            t1 = min(t0 + TRAIN_TILE, n_train)
+            block_counts(in_bits, bits_a, j0, j1, t0, t1, buf_a)
+            block_counts(in_bits, bits_b, j0, j1, t0, t1, buf_b)
+            for jj in range(j1 - j0):
+                j = j0 + jj
+                for i in range(t0, t1):
+                    ea = pair_estimate(buf_a[jj, i - t0], n_in_a[i], total_a[j], runs_a)
+                    eb = pair_estimate(buf_b[jj, i - t0], n_in_b[i], total_b[j], runs_b)
+                    sa = 2 if ea > cut_a[j] else (1 if ea == cut_a[j] else 0)   # NaN: 0
+                    sb = 2 if eb > cut_b[j] else (1 if eb == cut_b[j] else 0)
+                    if sa == 2:
+                        out[j, 0] += 1
+                    elif sa == 1:
+                        out[j, 1] += 1
+                    if sb == 2:
+                        out[j, 2] += 1
+                    elif sb == 1:
+                        out[j, 3] += 1
+                    if sa > 0 and sb > 0:
+                        out[j, 4 + 2 * (2 - sa) + (2 - sb)] += 1
+    return out
