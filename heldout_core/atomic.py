@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 TEMP_SUFFIX = ".tmp"
+TEMP_MARK = ".heldout-"  # temporary files are .<name>.heldout-<8 random characters>.tmp
 
 
 def _umask() -> int:
@@ -57,9 +58,10 @@ def fsync_file(path: str | os.PathLike) -> None:
 
 
 def temp_name(path: Path) -> Path:
-    """A fresh hidden name beside ``path`` (``.<name>.<random>.tmp``); the file is created empty
-    with the permissions a plain ``open()`` would give it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    """A fresh hidden name beside ``path`` (``.<name>.heldout-<random>.tmp``, a name no other
+    program makes, so that cleanups find exactly these); the file is created empty with the
+    permissions a plain ``open()`` would give it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes files private (0600)
     finally:

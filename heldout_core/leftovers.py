@@ -3,9 +3,13 @@
 Every write of the project is atomic, so a killed job never leaves a half-written *result*; it
 can leave its scaffolding:
 
-- staging folders ``.heldout-<job>-*`` (``heldout import``, ``heldout estimate``);
-- temporary files ``.<name>.<random>.tmp`` of atomic writes;
-- partial checkpoint folders ``<run>/.checkpoints-partial-*``.
+- staging folders ``.heldout-<job>-<random>`` (``heldout import``, ``heldout estimate``), each
+  holding its ``.lock``;
+- temporary files ``.<name>.heldout-<random>.tmp`` of atomic writes;
+- partial checkpoint folders ``<run>/.checkpoints-partial-<uuid>``.
+
+Only these exact names are leftovers (a user's own ``.draft.tmp`` or ``.heldout-notes`` is not),
+and hidden folders other than these (``.git``, ``.venv``, ...) are not searched.
 
 A leftover is *in use* while the job that made it runs: its staging folder's or run folder's
 lock is held (see :mod:`heldout_core.locks`), or, for a temporary file outside both, it is less
@@ -17,16 +21,23 @@ train`` trains them again.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import locks
-from .atomic import STAGING_PREFIX, TEMP_SUFFIX
+from .atomic import STAGING_PREFIX, TEMP_MARK, TEMP_SUFFIX
 from .layout import PARTIAL_CHECKPOINTS_PREFIX
 
 TEMP_GRACE_SECONDS = 60.0
+
+# tempfile's random part: 8 characters of [a-z0-9_]; uuid4().hex: 32 hex digits
+_RANDOM = "[a-z0-9_]{8}"
+STAGING_NAME = re.compile(rf"{re.escape(STAGING_PREFIX)}(import|estimate)-{_RANDOM}")
+TEMP_NAME = re.compile(rf"\..+{re.escape(TEMP_MARK)}{_RANDOM}{re.escape(TEMP_SUFFIX)}")
+PARTIAL_NAME = re.compile(rf"{re.escape(PARTIAL_CHECKPOINTS_PREFIX)}[0-9a-f]{{32}}")
 
 
 @dataclass(frozen=True)
@@ -54,15 +65,18 @@ def find_leftovers(root: str | os.PathLike, *, now: float | None = None) -> list
         held = None  # this folder's lock, looked up once when needed
         for name in list(subfolders):
             path = here / name
-            if name.startswith(STAGING_PREFIX):
+            if not name.startswith("."):
+                continue
+            subfolders.remove(name)  # a leftover's contents are part of it; other hidden folders are not ours
+            if path.is_symlink():
+                continue
+            if STAGING_NAME.fullmatch(name) and (path / locks.LOCK_FILE).is_file():
                 found.append(Leftover(path, "staging folder", _folder_lock_held(path)))
-                subfolders.remove(name)  # its contents are part of it
-            elif name.startswith(PARTIAL_CHECKPOINTS_PREFIX):
+            elif PARTIAL_NAME.fullmatch(name):
                 held = _folder_lock_held(here) if held is None else held
                 found.append(Leftover(path, "partial checkpoint", held))
-                subfolders.remove(name)
         for name in files:
-            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+            if TEMP_NAME.fullmatch(name) and not (here / name).is_symlink():
                 path = here / name
                 held = _folder_lock_held(here) if held is None else held
                 try:
@@ -80,21 +94,26 @@ def remove_stale_staging(out_dir: str | os.PathLike, job: str) -> list[Path]:
     if not out_dir.is_dir():
         return []
     stale = [Leftover(p, "staging folder", _folder_lock_held(p))
-             for p in sorted(out_dir.glob(f"{STAGING_PREFIX}{job}-*")) if p.is_dir()]
+             for p in sorted(out_dir.glob(f"{STAGING_PREFIX}{job}-*"))
+             if STAGING_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink() and (p / locks.LOCK_FILE).is_file()]
     return [item.path for item in remove_leftovers(stale)]
 
 
 def remove_leftovers(leftovers: list[Leftover]) -> list[Leftover]:
-    """Remove the leftovers not in use; returns those removed."""
+    """Remove the leftovers not in use; returns those removed (not those it could not remove)."""
     removed = []
     for item in leftovers:
         if item.in_use:
             continue
-        if item.path.is_dir():
+        if item.path.is_dir() and not item.path.is_symlink():
             shutil.rmtree(item.path, ignore_errors=True)
         else:
-            item.path.unlink(missing_ok=True)
-        removed.append(item)
+            try:
+                item.path.unlink(missing_ok=True)
+            except OSError:
+                continue
+        if not os.path.lexists(item.path):
+            removed.append(item)
     return removed
 
 

@@ -42,12 +42,26 @@ def unlock(fd: int) -> None:
 
 
 def is_locked(path: str | os.PathLike) -> bool:
-    """Whether another process holds the lock of ``path`` now (False when there is no such file)."""
+    """Whether another process holds the lock of ``path`` now (False when there is no such file).
+
+    Asked through a read-only descriptor (flock needs no write access), so that a folder one
+    may only read can be surveyed; a lock file that cannot be opened counts as held (in use).
+    """
     path = Path(path)
     if not path.is_file():
         return False
-    fd = try_lock(path)
-    if fd is None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return True
-    unlock(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
     return False

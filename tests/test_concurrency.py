@@ -164,8 +164,8 @@ def test_a_killed_job_leaves_nothing_counted_and_resumes_to_identical_records(tm
     assert not list(folder.glob("*/aux_arrays.npz"))     # the run being written is not finished
     # leftovers of atomic writes, as a kill in the middle of one leaves them
     (folder / "1").mkdir(exist_ok=True)
-    (folder / "1" / ".aux_arrays.npz.abc123.tmp").write_bytes(b"half")
-    stale = out / "slow" / ".labels.npz.def456.tmp"
+    (folder / "1" / ".aux_arrays.npz.heldout-abc123xy.tmp").write_bytes(b"half")
+    stale = out / "slow" / ".labels.npz.heldout-def456xy.tmp"
     stale.write_bytes(b"half")
     os.utime(stale, (time.time() - 600, time.time() - 600))
     code, text, _ = finish(heldout(env, "info", str(out / "slow")))
@@ -226,27 +226,37 @@ def test_clean_removes_only_what_no_running_job_holds(tmp_path, capsys):
     (run / "aux_arrays.npz").write_bytes(b"a record")          # never touched
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "ckpt-1.npy").write_bytes(b"a checkpoint")
-    (run / ".checkpoints-partial-x").mkdir()
-    stale_tmp = run / ".run.json.x.tmp"
+    partial = run / f".checkpoints-partial-{'a' * 32}"
+    partial.mkdir()
+    stale_tmp = run / ".run.json.heldout-x1234567.tmp"
     stale_tmp.write_bytes(b"")
-    young_tmp = root / ".labels.npz.y.tmp"   # could be a job writing labels.npz right now
+    young_tmp = root / ".labels.npz.heldout-y1234567.tmp"   # could be a job writing labels.npz right now
     young_tmp.write_bytes(b"")
-    os.utime(stale_tmp, (time.time() - 600, time.time() - 600))
-    stale_stage = tmp_path / "runs" / ".heldout-estimate-old"
+    stale_stage = tmp_path / "runs" / ".heldout-estimate-old12345"
     stale_stage.mkdir()
+    (stale_stage / locks.LOCK_FILE).write_bytes(b"")
     busy = root / "0.7" / "1"
     busy.mkdir()
-    (busy / ".checkpoints-partial-y").mkdir()
+    (busy / f".checkpoints-partial-{'b' * 32}").mkdir()
+    # the user's own files, named like ours but not made by this project: never touched
+    mine = [root / ".draft.tmp", root / ".notes.heldout-1.tmp", tmp_path / "runs" / ".heldout-mystuff" / "f",
+            tmp_path / "runs" / ".venv" / "lib" / ".cache.heldout-abcdefgh.tmp", run / ".checkpoints-partial-mine" / "f"]
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"mine")
+    for path in [stale_tmp, *mine]:
+        os.utime(path, (time.time() - 600, time.time() - 600))
     fd = locks.try_lock(busy / locks.LOCK_FILE)   # a job is writing run 1 now
     try:
         assert main(["clean", str(tmp_path / "runs"), "--dry-run"]) == 0
-        assert (run / ".checkpoints-partial-x").exists()
+        assert partial.exists()
         assert "would remove 3 leftover(s)" in capsys.readouterr().out
         removed = clean(tmp_path / "runs")
     finally:
         locks.unlock(fd)
-    assert {item.path for item in removed} == {run / ".checkpoints-partial-x", stale_tmp, stale_stage}
-    assert (busy / ".checkpoints-partial-y").exists() and young_tmp.exists()
+    assert {item.path for item in removed} == {partial, stale_tmp, stale_stage}
+    assert (busy / f".checkpoints-partial-{'b' * 32}").exists() and young_tmp.exists()
+    assert all(path.read_bytes() == b"mine" for path in mine)
     assert (run / "aux_arrays.npz").read_bytes() == b"a record"
     assert (run / "checkpoints" / "ckpt-1.npy").exists()
 
