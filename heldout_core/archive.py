@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 
+from . import locks
 from .atomic import publish_files, staged_folder
 from .aux_arrays import AUX_FILE, record_budget, run_from_aux_arrays
 from .errors import HeldoutError, ParameterError
@@ -52,6 +53,7 @@ KNOWN_MD5 = {
 }
 READ_CHUNK = 1 << 20
 STAGING_JOB = "import"  # the staging folder: OUT/.heldout-import-<random>/
+_TREE = "tree"          # full extraction goes to OUT/.heldout-import-<random>/tree/
 _AUX_MEMBER = re.compile(r"^(?P<experiment>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<ratio>\d*\.?\d+)/(?P<run_id>\d+)/" + re.escape(AUX_FILE) + "$")
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
@@ -214,18 +216,30 @@ def _extract_members(archive: tarfile.TarFile, source: Path, staging: Path, read
             progress(reader.bytes_read, total, result.n_runs)
 
 
-def _move_into_place(staging: Path, out_dir: Path) -> list[Path]:
-    """Move the staged tree into ``out_dir``: whole top-level folders by one rename when new, else
-    file by file. Every destination is checked first, so a clash leaves ``out_dir`` untouched."""
+def _move_into_place(tree: Path, out_dir: Path, overwrite: bool) -> list[Path]:
+    """Move the extracted tree into ``out_dir``: whole top-level folders by one rename when new, else
+    file by file, under the lock of ``out_dir``. Every destination is checked first, so a clash
+    (an existing file, without ``overwrite``) leaves ``out_dir`` untouched."""
+    if not tree.is_dir():   # an archive of no members
+        return []
+    with locks.folder_locked(out_dir):
+        return _move_checked(tree, out_dir, overwrite)
+
+
+def _move_checked(tree: Path, out_dir: Path, overwrite: bool) -> list[Path]:
     plan: list[tuple[Path, Path]] = []
-    for top in sorted(staging.iterdir()):
+    for top in sorted(tree.iterdir()):
         target = out_dir / top.name
-        if not target.exists():
+        if not os.path.lexists(target):
             plan.append((top, target))
         elif top.is_dir() and target.is_dir():
             plan += [(path, target / path.relative_to(top)) for path in sorted(top.rglob("*")) if not path.is_dir()]
         else:
             plan.append((top, target))
+    taken = [dest for _, dest in plan if os.path.lexists(dest) and not dest.is_dir()]
+    if taken and not overwrite:
+        more = f" (and {len(taken) - 1} more of the archive's files)" if len(taken) > 1 else ""
+        raise HeldoutError(f"{taken[0]} already exists{more}; pass --overwrite to replace them; nothing was moved.")
     for src, dest in plan:
         if dest.is_dir() and not src.is_dir():
             raise HeldoutError(f"{dest} is a folder but the archive has a file of that name; nothing was moved.")
@@ -248,7 +262,7 @@ def _move_into_place(staging: Path, out_dir: Path) -> list[Path]:
 # ---------------------------------------------------------------------------- entry point
 def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, aux_only: bool = False,
                    verify: bool = True, expected_md5: str | None = None,
-                   progress: ImportProgress | None = None) -> ImportResult:
+                   progress: ImportProgress | None = None, overwrite: bool = False) -> ImportResult:
     """Read a released ``.tar.gz`` once: check its MD5, and extract it or stream its run records.
 
     Args:
@@ -258,6 +272,8 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
         verify: compare the MD5 with the published (or ``expected_md5``) sum.
         expected_md5: the sum to expect, for archives whose name is not one of the released ones.
         progress: called as ``progress(bytes_read, archive_bytes, aux_files_read)`` as the pass goes.
+        overwrite: replace files of ``out_dir`` that the archive (or its stores) would write;
+            without it such a clash is refused and nothing is written.
 
     Raises:
         HeldoutError: naming the archive (and member) on an unreadable archive, a bad
@@ -282,7 +298,8 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
                     if aux_only:
                         groups = _read_aux_members(tar, source, reader, progress, total, result)
                     else:
-                        _extract_members(tar, source, staging, reader, progress, total, result)
+                        # into a subfolder: the staging folder's own .lock stays out of the tree
+                        _extract_members(tar, source, staging / _TREE, reader, progress, total, result)
                 reader.drain()
             except HeldoutError:
                 raise
@@ -303,7 +320,13 @@ def import_archive(archive: str | os.PathLike, out_dir: str | os.PathLike, *, au
                 except OSError as exc:
                     raise HeldoutError(f"writing the store of {runs.experiment} at ratio {runs.ratios[0]:g} into {out} "
                                        f"failed ({exc.strerror}); nothing was written.") from None
-            result.written = publish_files(staging, out, names)
+            try:
+                result.written = publish_files(staging, out, names, overwrite=overwrite)
+            except FileExistsError as exc:
+                raise HeldoutError(f"{exc.filename} already exists; pass --overwrite to replace it; "
+                                   "nothing was written.") from None
+            except IsADirectoryError as exc:
+                raise HeldoutError(f"{exc.filename} exists and is not a file; nothing was written.") from None
         else:
-            result.written = _move_into_place(staging, out)
+            result.written = _move_into_place(staging / _TREE, out, overwrite)
     return result

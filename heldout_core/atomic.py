@@ -16,6 +16,7 @@ file inside is fsynced, then the folder is renamed into place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -179,13 +180,40 @@ def staged_folder(out_dir: str | os.PathLike, job: str) -> Iterator[Path]:
             locks.unlock(fd)
 
 
-def publish_files(stage: Path, out_dir: Path, names: Sequence[str]) -> list[Path]:
-    """Move the finished files ``names`` from ``stage`` into ``out_dir`` (each made durable,
-    then renamed over any old file of that name)."""
-    moved = []
-    for name in names:
-        fsync_file(stage / name)
-        os.replace(stage / name, out_dir / name)
-        moved.append(out_dir / name)
-    fsync_folder(out_dir)
+def publish_files(stage: Path, out_dir: Path, names: Sequence[str], *, overwrite: bool = False,
+                  stale: Sequence[str] = ()) -> list[Path]:
+    """Move the finished files ``names`` from ``stage`` into ``out_dir``, each made durable, under
+    the lock of ``out_dir`` (jobs publishing into one folder take turns, so none mixes its files
+    with another's).
+
+    Args:
+        overwrite: rename over old files of those names; without it, FileExistsError (naming
+            the first such file) if any exists when the job publishes, and nothing is moved.
+        stale: names of earlier outputs to remove once the new files are in (outputs an earlier
+            job made that this one does not), with ``overwrite``.
+
+    Raises:
+        FileExistsError: see ``overwrite``; IsADirectoryError: a name is taken by a folder (or
+            anything but a file) in ``out_dir``; nothing is moved.
+    """
+    from . import locks
+
+    with locks.folder_locked(out_dir):
+        for name in names:
+            dest = out_dir / name
+            if os.path.lexists(dest):
+                if not overwrite:
+                    raise FileExistsError(errno.EEXIST, "exists", str(dest))
+                if dest.is_symlink() or not dest.is_file():
+                    raise IsADirectoryError(errno.EISDIR, "exists and is not a file", str(dest))
+        moved = []
+        for name in names:
+            fsync_file(stage / name)
+            os.replace(stage / name, out_dir / name)
+            moved.append(out_dir / name)
+        if overwrite:
+            for name in set(stale) - set(names):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    (out_dir / name).unlink()
+        fsync_folder(out_dir)
     return moved

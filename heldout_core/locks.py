@@ -9,8 +9,10 @@ every lock succeeds and none is ever seen as held.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 LOCK_FILE = ".lock"
 NO_FCNTL = -1
@@ -65,3 +67,20 @@ def is_locked(path: str | os.PathLike) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@contextlib.contextmanager
+def folder_locked(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder`` itself (flock on the folder's descriptor, waiting for
+    it), so that jobs publishing into one folder take turns; no lock file is made in it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -130,9 +130,31 @@ def test_full_import_extracts_the_release_layout(release, tmp_path):
     loaded = load_runs(out)
     assert loaded.n_runs == len(runs)
     np.testing.assert_array_equal(loaded.by_ratio(0.3).run(2).train_mask, runs[0.3, 2].train_mask)
-    # importing again merges into the existing tree
-    import_archive(path, out, expected_md5=md5_of(path))
-    assert load_runs(out).n_runs == len(runs)
+    assert sorted(p.name for p in out.iterdir()) == ["cifar10-inception"]     # the staging folder's .lock stays out
+    # importing again would replace the files: refused, naming one, and nothing is moved
+    mine = out / "cifar10-inception" / "0.7" / "9" / "checkpoints" / "ckpt-160.index"
+    mine.write_bytes(b"the user's own")
+    with pytest.raises(HeldoutError, match=r"aux_arrays.npz already exists \(and \d+ more of the archive's files\); "
+                                           r"pass --overwrite to replace them; nothing was moved"):
+        import_archive(path, out, expected_md5=md5_of(path))
+    assert mine.read_bytes() == b"the user's own" and not list(out.glob(".heldout-import-*"))
+    # with overwrite it merges into the existing tree, replacing the archive's files
+    (out / "cifar10-inception" / "notes.txt").write_text("kept")
+    import_archive(path, out, expected_md5=md5_of(path), overwrite=True)
+    assert load_runs(out).n_runs == len(runs) and mine.read_bytes() == b"fake index cifar10-inception/0.7/9"
+    assert (out / "cifar10-inception" / "notes.txt").read_text() == "kept"
+
+
+def test_an_aux_only_import_never_replaces_a_store_without_overwrite(release, tmp_path):
+    path, runs = release
+    out = tmp_path / "out"
+    first = import_archive(path, out, aux_only=True, expected_md5=md5_of(path))
+    before = {p.name: p.read_bytes() for p in first.written}
+    with pytest.raises(HeldoutError, match=r"\.runs\.npz already exists; pass --overwrite to replace it; nothing was written"):
+        import_archive(path, out, aux_only=True, expected_md5=md5_of(path))
+    assert {p.name: p.read_bytes() for p in out.glob("*.runs.npz")} == before
+    again = import_archive(path, out, aux_only=True, expected_md5=md5_of(path), overwrite=True)
+    assert sorted(p.name for p in again.written) == sorted(before) and load_runs(out).n_runs == len(runs)
 
 
 @pytest.mark.parametrize("aux_only", [True, False])

@@ -120,6 +120,43 @@ def test_overwrite_removes_stale_results_and_cscores_have_released_keys(release,
     assert not (out / "high_infl_pairs.npz").exists()  # no labels this time: the old pairs are gone
 
 
+def test_a_failed_overwrite_keeps_the_old_results(release, capsys, monkeypatch):
+    from heldout_core import reliability
+
+    out = release / "out"
+    assert main(["estimate", str(release / "release"), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def fail(*args, **kwargs):          # the last step before publishing
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reliability, "split_half_reliability", fail)
+    assert main(["estimate", str(release / "release"), "--out", str(out), "--overwrite", "--seed", "5"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # a folder where a result would go is named before anything runs
+    (out / "influence_full.npy").mkdir()
+    assert main(["estimate", str(release / "release"), "--out", str(out), "--overwrite"]) == 2
+    assert f"--out {out / 'influence_full.npy'} exists and is not a file" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_results_another_job_published_meanwhile_are_not_replaced(release, capsys, monkeypatch):
+    from heldout_core import reliability
+
+    out = release / "out"
+    real = reliability.split_half_reliability
+
+    def another_job_finishes_first(*args, **kwargs):
+        (out / "cscore.npz").write_bytes(b"the other job's")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reliability, "split_half_reliability", another_job_finishes_first)
+    assert main(["estimate", str(release / "release"), "--out", str(out)]) == 2
+    assert f"--out {out} got cscore.npz from another job while this one ran; nothing was written" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["cscore.npz"] and (out / "cscore.npz").read_bytes() == b"the other job's"
+
+
 def test_bad_seed_is_refused(small_runs):
     from heldout_core import HeldoutError
 

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -82,9 +83,13 @@ def check_flags(args: argparse.Namespace) -> None:
                            "(the other results always carry their intervals).")
     if args.out.exists() and not args.out.is_dir():
         raise HeldoutError(f"--out {args.out} exists and is not a folder.")
-    if args.out.is_dir() and not args.overwrite:
+    if args.out.is_dir():
+        odd = [name for name in OUTPUT_FILES if os.path.lexists(args.out / name)
+               and ((args.out / name).is_symlink() or not (args.out / name).is_file())]
+        if odd:
+            raise HeldoutError(f"--out {args.out / odd[0]} exists and is not a file; move it away first.")
         clash = [name for name in OUTPUT_FILES if (args.out / name).exists()]
-        if clash:
+        if clash and not args.overwrite:
             raise HeldoutError(f"--out {args.out} already holds {', '.join(clash)}; pass --overwrite to replace them.")
 
 
@@ -224,10 +229,16 @@ def _estimate(args: argparse.Namespace, cluster) -> int:
             json.dump(_json_safe(metadata), handle, indent=1, allow_nan=False)
         files.append("estimate.json")
 
-        if args.overwrite:  # only now: a failed run keeps the old results
-            for name in OUTPUT_FILES:
-                (args.out / name).unlink(missing_ok=True)
-        publish_files(stage, args.out, files)
+        # the new files go in first and only then do old outputs this run does not make go
+        # away, so a failure keeps the old results; another job's results that appeared
+        # meanwhile are never replaced without --overwrite
+        try:
+            publish_files(stage, args.out, files, overwrite=args.overwrite, stale=OUTPUT_FILES)
+        except FileExistsError as exc:
+            raise HeldoutError(f"--out {args.out} got {Path(exc.filename).name} from another job while this one ran; "
+                               f"nothing was written (pass --overwrite to replace it).") from None
+        except IsADirectoryError as exc:
+            raise HeldoutError(f"--out {exc.filename} exists and is not a file; nothing was written.") from None
 
     _print_summary(mem, cs, pairs, args)
     if reliability is not None:

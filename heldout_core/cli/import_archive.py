@@ -1,4 +1,4 @@
-"""``heldout import ARCHIVE.tar.gz --out DIR [--aux-only] [--md5 HEX | --no-verify]``.
+"""``heldout import ARCHIVE.tar.gz --out DIR [--aux-only] [--overwrite] [--md5 HEX | --no-verify]``.
 
 Reads a released archive once, checks its MD5 and either extracts it or writes the compact run
 store (see :mod:`heldout_core.archive`). Progress goes to stderr, the summary to stdout.
@@ -23,6 +23,8 @@ def add_command(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument("--aux-only", action="store_true",
                         help="read only <experiment>/<ratio>/<run_id>/aux_arrays.npz members and write compact stores")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files in --out that the archive (or its stores) would write; without it they are refused")
     check = parser.add_mutually_exclusive_group()
     check.add_argument("--md5", help="expected MD5 (hex) for an archive that is not one of the released names")
     check.add_argument("--no-verify", action="store_true", help="do not compare the MD5 with any expected sum")
@@ -57,7 +59,7 @@ def run_import(args: argparse.Namespace) -> int:
     progress = _StderrProgress()
     try:
         result = import_archive(args.archive, args.out, aux_only=args.aux_only, verify=not args.no_verify,
-                                expected_md5=args.md5, progress=progress)
+                                expected_md5=args.md5, progress=progress, overwrite=args.overwrite)
     finally:
         progress.finish()
     if result.md5_status == "unchecked":
