@@ -21,6 +21,7 @@ import math
 import os
 import zipfile
 import zlib
+from collections import Counter
 
 import numpy as np
 
@@ -37,9 +38,12 @@ def default_budget(cap: int | None = None) -> int:
     value = os.environ.get(MAX_BYTES_ENV)
     if value:
         try:
-            return int(float(value))
+            number = float(value)
         except ValueError:
-            raise HeldoutError(f"{MAX_BYTES_ENV}={value!r} is not a number of bytes.") from None
+            number = float("nan")
+        if not math.isfinite(number) or number < 1:
+            raise HeldoutError(f"{MAX_BYTES_ENV}={value!r} is not a number of bytes (a finite number of at least 1).")
+        return int(number)
     half = physical_memory_bytes() // 2
     return half if cap is None else min(half, int(cap))
 
@@ -105,6 +109,9 @@ def read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, w
         if dtype.hasobject:
             raise PickledArrayError(f"{what}: '{key}' holds pickled Python objects, which are never loaded; "
                                "only plain arrays are accepted.")
+        if len(shape) > 32 or any(d < 0 for d in shape) or dtype.itemsize == 0:
+            raise HeldoutError(f"{what}: '{key}' declares shape {shape} of {dtype}, which is not an array this "
+                               "project writes (more than 32 dimensions, a negative size, or empty elements).")
         header_bytes = handle.tell()
         n_bytes = math.prod(shape) * dtype.itemsize
         if n_bytes != info.file_size - header_bytes:
@@ -136,7 +143,7 @@ def load_npz(source, what: str, *, max_bytes: int | None = None) -> dict[str, np
             _check_directory(archive, source, what)
             infos = archive.infolist()
             names = [info.filename for info in infos]
-            repeated = sorted({n for n in names if names.count(n) > 1})
+            repeated = sorted(name for name, count in Counter(names).items() if count > 1)
             if repeated:
                 raise HeldoutError(f"{what} holds member '{repeated[0]}' more than once; it is not a valid .npz file.")
             for info in infos:

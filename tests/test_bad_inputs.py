@@ -160,6 +160,14 @@ def huge_header_npy() -> bytes:
     return buffer.getvalue() + b"\0" * 8
 
 
+def odd_header_npy(descr: str, shape: tuple) -> bytes:
+    """A .npy whose header numpy writes but no array can have (a negative size, 0-byte elements,
+    too many dimensions)."""
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 4
+
+
 def replace_member(path: Path, key: str, data: bytes) -> None:
     members = {}
     with zipfile.ZipFile(path) as archive:
@@ -207,6 +215,13 @@ def _aux_text_member(w):
 def _aux_huge_header(w):
     replace_member(w.aux(), "correctness_test", huge_header_npy())
     return estimate(w), "'correctness_test' declares shape (1000000000000,)", w.aux()
+
+
+def _aux_odd_header(descr, shape):
+    def case(w):
+        replace_member(w.aux(), "correctness_test", odd_header_npy(descr, shape))
+        return estimate(w), "'correctness_test' declares shape", w.aux()
+    return case
 
 
 def _aux_pickle(w):
@@ -440,6 +455,9 @@ RECORD_CASES = [
     pytest.param(_aux_raw_bytes, id="aux-member-raw-bytes"),
     pytest.param(_aux_text_member, id="aux-member-not-npy"),
     pytest.param(_aux_huge_header, id="aux-npy-header-huge-shape"),
+    pytest.param(_aux_odd_header("|i1", (-2, -2)), id="aux-npy-header-negative-shape"),
+    pytest.param(_aux_odd_header("|V0", (3,)), id="aux-npy-header-empty-elements"),
+    pytest.param(_aux_odd_header("|i1", (1,) * 70), id="aux-npy-header-70-dimensions"),
     pytest.param(_aux_pickle, id="aux-pickle"),
     pytest.param(_aux_not_zip, id="aux-not-zip"),
     pytest.param(_aux_is_npy, id="aux-is-npy"),
@@ -763,6 +781,14 @@ def test_bad_estimate_input_is_one_line_and_writes_nothing(world, capsys, monkey
 
 def test_file_budget_is_one_line(world, capsys, monkeypatch):
     run_case(world, capsys, lambda w: _file_budget(w, monkeypatch), monkeypatch)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-5", "lots"])
+def test_a_bad_file_budget_setting_is_one_line_before_anything_runs(world, capsys, monkeypatch, value):
+    monkeypatch.setenv("HELDOUT_MAX_FILE_BYTES", value)
+    for argv in (estimate(world), ["info", str(world.release)]):
+        run_case(world, capsys, lambda w: (argv, f"HELDOUT_MAX_FILE_BYTES={value!r} is not a number of bytes", None),
+                 monkeypatch)
 
 
 @pytest.mark.parametrize("setup", TRAIN_CASES)

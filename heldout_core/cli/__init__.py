@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from ..npz import MAX_BYTES_ENV, default_budget
+
+        if os.environ.get(MAX_BYTES_ENV):
+            default_budget()  # a bad setting is one error before anything runs, not one per file
         return int(args.func(args) or 0)
     except HeldoutError as exc:
         print(error_line(exc, getattr(args, "flags", {})), file=sys.stderr)
