@@ -136,6 +136,9 @@ def read_settings(experiment_folder: str | os.PathLike) -> dict[str, Any] | None
     """The settings recorded in ``<experiment>/settings.json`` (see :func:`claim_settings`), or None."""
     path = Path(experiment_folder) / SETTINGS_FILE
     if not path.is_file():
+        if os.path.lexists(path):
+            raise HeldoutError(f"{path} exists but is not a file (a folder, or a link to nothing); move it away so that "
+                               f"{SETTINGS_FILE} can record this folder's settings.")
         return None
     what = str(path)
     data = _read_small_json(path, "settings file")
@@ -152,24 +155,35 @@ def settings_conflict(recorded: dict[str, Any], wanted: dict[str, Any]) -> str |
     return None
 
 
-def claim_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any]) -> None:
-    """Record ``settings`` as the folder's (the first job to start writes ``settings.json``,
-    exclusively, so of two jobs started together one writes and the other compares), or check
-    them against those already recorded; HeldoutError naming the first that differs."""
+def check_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any]) -> bool:
+    """Compare ``settings`` with those recorded in the folder: HeldoutError naming the first that
+    differs (or a ``settings.json`` that is not a readable file); False when none are recorded."""
     folder = Path(experiment_folder)
-    wanted = {key: settings[key] for key in MATCHED_SETTINGS}
     recorded = read_settings(folder)
     if recorded is None:
-        try:
-            with atomic_write(folder / SETTINGS_FILE, "w", exclusive=True) as handle:
-                json.dump({"format": "heldout-settings", "settings": wanted}, handle, indent=1, allow_nan=False)
-            return
-        except FileExistsError:  # another job recorded its settings first
-            recorded = read_settings(folder)
+        return False
+    wanted = {key: settings[key] for key in MATCHED_SETTINGS}
     key = settings_conflict(recorded, wanted)
     if key is not None:
         raise HeldoutError(f"{folder} holds runs trained with {key}={recorded[key]!r} (see {SETTINGS_FILE}), but this "
                            f"job asks for {wanted[key]!r}; use the same settings to add runs, or another output folder.")
+    return True
+
+
+def claim_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any]) -> None:
+    """Record ``settings`` as the folder's (the first job to start writes ``settings.json``,
+    exclusively, so of two jobs started together one writes and the other compares), or check
+    them against those already recorded (:func:`check_settings`)."""
+    folder = Path(experiment_folder)
+    if check_settings(folder, settings):
+        return
+    wanted = {key: settings[key] for key in MATCHED_SETTINGS}
+    try:
+        with atomic_write(folder / SETTINGS_FILE, "w", exclusive=True) as handle:
+            json.dump({"format": "heldout-settings", "settings": wanted}, handle, indent=1, allow_nan=False)
+    except FileExistsError:  # another job recorded its settings first
+        if not check_settings(folder, settings):
+            raise HeldoutError(f"{folder / SETTINGS_FILE} could not be written or read.") from None
 
 
 def run_folders(ratio_folder: Path) -> list[Path]:

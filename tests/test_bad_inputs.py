@@ -573,7 +573,20 @@ def _trained(change, message):
 
 def _settings_differ(w):
     assert main(train(w, "--epochs", "2")) == 0
+    (w.root / "runs" / "tiny" / "settings.json").unlink()   # runs copied in: each run.json is compared
     return train(w, "--epochs", "3", "--runs", "5"), "was trained with epochs=2, but this job asks for 3", None
+
+
+def _settings_not_a_file(kind):
+    def case(w):
+        path = w.root / "runs" / "tiny" / "settings.json"
+        path.parent.mkdir(parents=True)
+        if kind == "folder":
+            path.mkdir()
+        else:
+            path.symlink_to(w.root / "nowhere")
+        return train(w), f"{path} exists but is not a file", path
+    return case
 
 
 def _settings_file_differs(w):
@@ -646,6 +659,8 @@ TRAIN_CASES = [
     pytest.param(_trained(lambda i: "{", "run.json is not valid JSON"), id="run-json-broken"),
     pytest.param(_settings_differ, id="settings-differ"),
     pytest.param(_settings_file_differs, id="settings-file-differs"),
+    pytest.param(_settings_not_a_file("folder"), id="settings-a-folder"),
+    pytest.param(_settings_not_a_file("link"), id="settings-a-dangling-link"),
 ]
 
 

@@ -206,10 +206,16 @@ def test_unreadable_records_are_trained_again(tmp_path):
 
 def test_finished_runs_with_other_settings_stop_the_job(tmp_path):
     train(Centroids(), tmp_path, runs=2, seed=1)
+    settings = (tmp_path / "centroids" / "settings.json").read_bytes()
+    with pytest.raises(HeldoutError, match=r"centroids holds runs trained with seed=1 \(see settings.json\), but this "
+                                           r"job asks for 2"):
+        train(Centroids(), tmp_path, runs=3, seed=2)
+    (tmp_path / "centroids" / "settings.json").unlink()      # runs copied in without it: each run.json is compared
     with pytest.raises(HeldoutError, match=r"0\.7/0 was trained with seed=1, but this job asks for 2"):
         train(Centroids(), tmp_path, runs=3, seed=2)
     with pytest.raises(HeldoutError, match="was trained with epochs=2, but this job asks for 5"):
         train(Centroids(), tmp_path, runs=3, seed=1, epochs=5)
+    (tmp_path / "centroids" / "settings.json").write_bytes(settings)
     with pytest.raises(HeldoutError, match="labels.npz records different 'labels_train'"):
         exp = Centroids()
         data = exp.load_data(None)
@@ -439,6 +445,10 @@ def test_label_noise_flips_training_labels_deterministically(tmp_path):
     assert info["label_noise"] == {"fraction": 0.2, "seed": 3}
     # the same noise adds runs; other noise does not
     assert train(Centroids(), tmp_path, runs=5, label_noise=0.2, noise_seed=3).trained == {0.7: 1}
+    with pytest.raises(HeldoutError, match=r"holds runs trained with label_noise=\{'fraction': 0.2, 'seed': 3\} "
+                                           r"\(see settings.json\), but this job asks for \{'fraction': 0.2, 'seed': 4\}"):
+        train(Centroids(), tmp_path, runs=6, label_noise=0.2, noise_seed=4)
+    (tmp_path / "centroids" / "settings.json").unlink()      # without it, labels.npz still stops the job
     with pytest.raises(HeldoutError, match="labels.npz records different 'labels_train'"):
         train(Centroids(), tmp_path, runs=6, label_noise=0.2, noise_seed=4)
 

@@ -40,8 +40,8 @@ from ..aux_arrays import write_aux_arrays
 from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
 from ..leftovers import find_leftovers, remove_leftovers
-from ..layout import (CHECKPOINTS, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, claim_settings, is_finished,
-                      read_run_info, run_dir, settings_conflict)
+from ..layout import (CHECKPOINTS, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, check_settings, claim_settings,
+                      is_finished, read_run_info, run_dir, settings_conflict)
 from ..progress import Progress
 from ..records import Run
 from ..version import __version__
@@ -416,10 +416,6 @@ def train_runs(
     for r in ratios:
         designs.subset_size(data.n_train, r)
     name = experiment.name
-    (out / name).mkdir(parents=True, exist_ok=True)
-    remove_leftovers(find_leftovers(out / name))  # what killed jobs left (never what a running job holds)
-    write_labels(data, out / name, recorded)
-
     base_info = {
         "format": "heldout-run", "experiment": name, "plugin": getattr(experiment, "plugin", None),
         "plugin_version": getattr(experiment, "plugin_version", None),
@@ -429,6 +425,10 @@ def train_runs(
         "label_noise": {"fraction": label_noise, "seed": noise_seed} if label_noise > 0 else None,
     }
     base_info.setdefault("options", {})
+    (out / name).mkdir(parents=True, exist_ok=True)
+    check_settings(out / name, base_info)  # before anything is written: a job that cannot add runs writes nothing
+    remove_leftovers(find_leftovers(out / name))  # what killed jobs left (never what a running job holds)
+    write_labels(data, out / name, recorded)
     batched = experiment.runs_per_batch > 0 and not sequential
     settings = JobSettings(name, dict(experiment.config), base_info["plugin"], base_info["plugin_version"], str(out),
                            None if data_path is None else str(data_path), label_noise, noise_seed, int(seed), design,
