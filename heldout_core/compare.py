@@ -64,6 +64,8 @@ class ScoreFile:
     lookup: object = None  # callable(test_idx, train_idx) -> values (NaN where the file has none)
     labels_train: np.ndarray | None = None
     labels_test: np.ndarray | None = None
+    shape: tuple[int, int] | None = None  # (n_test, n_train) of a lookup, where the file says
+    listed: object = None  # callable() -> Pairs: every pair a lookup holds, where that is a short list
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,10 @@ def _ids(arrays, key, what, n=None):
     arr = np.asarray(arrays[key])
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
         raise HeldoutError(f"{what}: '{key}' must be a 1-D integer array, got {arr.dtype} {arr.shape}.")
-    if len(arr) and (arr.min() < 0 or (n is not None and arr.max() >= n)):
-        raise HeldoutError(f"{what}: '{key}' has ids outside 0..{(n or 1) - 1}.")
+    if len(arr) and arr.min() < 0:
+        raise HeldoutError(f"{what}: '{key}' has negative ids.")
+    if len(arr) and n is not None and arr.max() >= n:
+        raise HeldoutError(f"{what}: '{key}' has ids outside 0..{n - 1}.")
     return arr.astype(np.int64)
 
 
@@ -177,7 +181,18 @@ def _influence_matrix_lookup(arrays, what, n_train, n_test):
             out[sel] = block[row[train_idx[sel]], col[test_idx[sel]]]
         return out
 
-    return lookup
+    def listed():
+        # every (test, train) pair of the blocks: the same-class pairs the release holds
+        tests, trains = [], []
+        for k in blocks:
+            tr, tt = np.flatnonzero(cls_train == k), np.flatnonzero(cls_test == k)
+            trains.append(np.tile(tr, len(tt)))
+            tests.append(np.repeat(tt, len(tr)))
+        test_idx = np.concatenate(tests) if tests else np.zeros(0, np.int64)
+        train_idx = np.concatenate(trains) if trains else np.zeros(0, np.int64)
+        return Pairs(test_idx, train_idx, lookup(test_idx, train_idx))
+
+    return lookup, listed
 
 
 def read_scores(path: str | os.PathLike) -> ScoreFile:
@@ -204,6 +219,8 @@ def read_scores(path: str | os.PathLike) -> ScoreFile:
         return ScoreFile(path, "heldout top-k influence", pairs=Pairs(test[valid], idx[valid], est[valid], lo, hi))
     if {"tr_idx", "tt_idx", "infl", "mem"} <= keys:
         tr, tt = _ids(arrays, "tr_idx", what), _ids(arrays, "tt_idx", what)
+        if tt.shape != tr.shape:
+            raise HeldoutError(f"{what}: 'tt_idx' has {len(tt)} entries but 'tr_idx' has {len(tr)}; a pair needs both.")
         infl = _float(arrays, "infl", what, tr.shape)
         ours = "infl_ci_low" in keys
         pairs = Pairs(tt, tr, infl, _float(arrays, "infl_ci_low", what, tr.shape) if ours else None,
@@ -213,11 +230,12 @@ def read_scores(path: str | os.PathLike) -> ScoreFile:
         labels_train = _labels(arrays, "tr_labels", what)
         labels_test = _labels(arrays, "tt_labels", what)
         mem = _values({"tr_mem": arrays["tr_mem"]}, "tr_mem", what, len(labels_train))
-        lookup = None
+        lookup = listed = None
         if labels_test is not None and any(_CLASS_BLOCK.match(k) for k in keys):
-            lookup = _influence_matrix_lookup(arrays, what, len(labels_train), len(labels_test))
+            lookup, listed = _influence_matrix_lookup(arrays, what, len(labels_train), len(labels_test))
         return ScoreFile(path, "published influence matrix", {"memorization": mem}, lookup=lookup,
-                         labels_train=labels_train, labels_test=labels_test)
+                         labels_train=labels_train, labels_test=labels_test,
+                         shape=None if lookup is None else (len(labels_test), len(labels_train)), listed=listed)
     if {"scores", "labels"} <= keys:
         labels = _labels(arrays, "labels", what)
         return ScoreFile(path, "published C-scores", {"cscore": _values(arrays, "scores", what, len(labels))},
@@ -236,17 +254,13 @@ def _ids_2d(arrays, key, what):
 def _read_npy(path: Path, what: str) -> ScoreFile:
     from .estimators import dense_output_paths
 
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise HeldoutError(f"{what} is not a readable .npy file ({exc}).") from None
+    arr = _load_numbers_npy(path, what)
     if arr.ndim == 1:  # MNIST's released C-scores
         return ScoreFile(path, "published C-scores (.npy)", {"cscore": Values(np.asarray(arr, dtype=np.float64))})
     if arr.ndim == 2:  # this project's dense influence matrix
         _, low, high = dense_output_paths(path)
-        lo = np.load(low, mmap_mode="r") if low.is_file() else None
-        hi = np.load(high, mmap_mode="r") if high.is_file() else None
-        n_test, n_train = arr.shape
+        lo = _load_numbers_npy(low, str(low), arr.shape) if low.is_file() else None
+        hi = _load_numbers_npy(high, str(high), arr.shape) if high.is_file() else None
 
         def lookup(test_idx, train_idx):
             return np.asarray(arr[np.asarray(test_idx), np.asarray(train_idx)], dtype=np.float64)
@@ -256,8 +270,21 @@ def _read_npy(path: Path, what: str) -> ScoreFile:
             t, i = np.indices(arr.shape).reshape(2, -1)
             pairs = Pairs(t, i, np.asarray(arr, np.float64).ravel(), np.asarray(lo, np.float64).ravel(),
                           np.asarray(hi, np.float64).ravel())
-        return ScoreFile(path, "heldout dense influence", pairs=pairs, lookup=lookup)
+        return ScoreFile(path, "heldout dense influence", pairs=pairs, lookup=lookup, shape=arr.shape)
     raise HeldoutError(f"{what} has shape {arr.shape}; a score .npy is 1-D (C-scores) or 2-D (influence).")
+
+
+def _load_numbers_npy(path: Path, what: str, shape: tuple | None = None) -> np.ndarray:
+    """A .npy of numbers, memory-mapped, checked for dtype (and ``shape``); HeldoutError naming it."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise HeldoutError(f"{what} is not a readable .npy file ({exc}).") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise HeldoutError(f"{what} must hold numbers, got {arr.dtype}.")
+    if shape is not None and arr.shape != tuple(shape):
+        raise HeldoutError(f"{what} has shape {arr.shape}, but its matrix has {tuple(shape)}.")
+    return arr
 
 
 # ---------------------------------------------------------------------------- comparing
@@ -291,8 +318,24 @@ def _compare_examples(name, a: Values, b: Values, top: int) -> Agreement:
                      _inside(a.estimate[ids], cut(b.ci_low), cut(b.ci_high)))
 
 
+def _check_ids(pairs: Pairs, source: ScoreFile, other: ScoreFile) -> None:
+    """The pairs of ``source`` must name examples ``other`` has (where ``other`` says its size)."""
+    if other.shape is None or not len(pairs.test_idx):
+        return
+    for name, ids, n in (("test", pairs.test_idx, other.shape[0]), ("training", pairs.train_idx, other.shape[1])):
+        if ids.max() >= n:
+            raise HeldoutError(f"{source.path} names {name} example {int(ids.max())}, but {other.path} holds {n} "
+                               f"{name} examples; they are not of the same data.")
+
+
 def _compare_pairs(a: ScoreFile, b: ScoreFile, top: int) -> Agreement | None:
-    """Influence: over A's pairs looked up in B (or B's in A), or over the pairs both list."""
+    """Influence: over A's pairs looked up in B (or B's in A), or over the pairs both list; two
+    lookups compare over the pairs one of them lists (a released matrix's same-class pairs)."""
+    if a.pairs is None and b.pairs is None and a.lookup is not None and b.lookup is not None:
+        if b.listed is not None:
+            b = ScoreFile(b.path, b.format, pairs=b.listed(), lookup=b.lookup, shape=b.shape)
+        elif a.listed is not None:
+            a = ScoreFile(a.path, a.format, pairs=a.listed(), lookup=a.lookup, shape=a.shape)
     if a.pairs is not None and b.lookup is not None:
         first, other, flipped = a, b, False
     elif b.pairs is not None and a.lookup is not None:
@@ -313,6 +356,7 @@ def _compare_pairs(a: ScoreFile, b: ScoreFile, top: int) -> Agreement | None:
     else:
         return None
     p = first.pairs
+    _check_ids(p, first, other)
     looked = other.lookup(p.test_idx, p.train_idx)
     ok = np.isfinite(looked) & np.isfinite(p.estimate)
     spearman, pearson = _correlations(p.estimate[ok], looked[ok])

@@ -111,3 +111,55 @@ def test_files_in_another_example_order_are_refused(files, tmp_path, capsys):
         read_scores(tmp_path / "odd.npz")
     with pytest.raises(HeldoutError, match="hold no statistic in common"):
         compare_scores(files / "ours" / "cscore.npz", files / "same" / "toy_high_infl_pairs_infl0.15_mem0.25.npz")
+
+
+def test_a_dense_matrix_without_intervals_compares_with_a_released_matrix(files, tmp_path):
+    """Two lookups (our dense matrix without its interval files, the release's class blocks)
+    compare over the release's same-class pairs."""
+    dense = tmp_path / "influence_full.npy"
+    runs = make_runs(seed=1)
+    np.save(dense, naive.influence_dense(runs.unpack("train_mask"), runs.unpack("correct_test")).astype(np.float32))
+    infl = compare_scores(dense, files / "same" / "toy_infl_matrix.npz").agreements
+    assert [a.statistic for a in infl] == ["influence"]
+    n_pairs = sum(np.sum(np.arange(N_TRAIN) % K == k) * np.sum(np.arange(N_TEST) % K == k) for k in range(K))
+    assert infl[0].n == n_pairs and infl[0].pearson == pytest.approx(1.0, abs=1e-6)
+    assert compare_scores(files / "same" / "toy_infl_matrix.npz", dense).agreements[-1].n == n_pairs
+
+
+def _broken(kind, tmp_path, files):
+    """Score files whose arrays are bad or disagree; returns (path A, path B, message)."""
+    ours = files / "ours"
+    dense = tmp_path / "influence_full.npy"
+    np.save(dense, np.zeros((N_TEST, N_TRAIN), np.float32))
+    low, high = tmp_path / "influence_full.ci_low.npy", tmp_path / "influence_full.ci_high.npy"
+    np.save(low, np.zeros((N_TEST, N_TRAIN), np.float32))
+    np.save(high, np.zeros((N_TEST, N_TRAIN), np.float32))
+    if kind == "ci-truncated":
+        high.write_bytes(high.read_bytes()[:100])
+        return dense, ours / "influence_topk.npz", f"{high} is not a readable .npy file"
+    if kind == "ci-shape":
+        np.save(low, np.zeros((3, 3), np.float32))
+        return dense, ours / "influence_topk.npz", f"{low} has shape (3, 3), but its matrix has ({N_TEST}, {N_TRAIN})"
+    if kind == "strings":
+        np.save(dense, np.array(["a", "b"]))
+        return dense, ours / "cscore.npz", f"{dense} must hold numbers, got <U1"
+    if kind == "ids-beyond":
+        with np.load(ours / "influence_topk.npz") as f:
+            arrays = dict(f)
+        arrays["train_idx"] = arrays["train_idx"].copy()
+        arrays["train_idx"][0, 0] = N_TRAIN + 38
+        np.savez(tmp_path / "topk.npz", **arrays)
+        return (tmp_path / "topk.npz", dense, f"names training example {N_TRAIN + 38}, but {dense} holds {N_TRAIN} "
+                "training examples")
+    if kind == "pairs-lengths":
+        np.savez(tmp_path / "pairs.npz", tr_idx=np.arange(5), tt_idx=np.arange(3), infl=np.zeros(5), mem=np.zeros(5))
+        return tmp_path / "pairs.npz", dense, "'tt_idx' has 3 entries but 'tr_idx' has 5"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["ci-truncated", "ci-shape", "strings", "ids-beyond", "pairs-lengths"])
+def test_bad_or_mismatched_score_files_are_one_line(files, tmp_path, capsys, kind):
+    a, b, message = _broken(kind, tmp_path, files)
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and message in err, err
