@@ -131,6 +131,9 @@ def test_examples_never_held_out_and_several_ratios(tmp_path):
     (["{tmp}/records", "--ratio", "0.5"], "no runs at subset ratio 0.5; the runs have ratios 0.7"),
     (["{tmp}/records", "--scores", "{tmp}/badscores"], "memorization.npz is not a readable .npz file"),
     (["{tmp}/records", "--scores", "{tmp}/wrongscores"], "'estimate' has shape (3,), but the records need (40,)"),
+    (["{tmp}/records", "--scores", "{tmp}/textscores"], "memorization.npz: 'estimate' must hold numbers, got <U5"),
+    (["{tmp}/records", "--scores", "{tmp}/ratioscores"], "memorization.npz: 'ratio' must hold numbers, got <U1"),
+    (["{tmp}/records", "--scores", "{tmp}/countscores"], "memorization.npz: 'n_in' must hold whole numbers, got float64"),
     (["{tmp}/records", "--labels", "{tmp}/nolabels.npz"], "nolabels.npz has no labels"),
     (["{tmp}/records", "--labels", "{tmp}/otherlabels.npz"], "otherlabels.npz does not fit the records: labels_train"),
     (["{tmp}/records", "--top", "0"], "--top"),
@@ -141,8 +144,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     (tmp_path / "badscores").mkdir()
     (tmp_path / "badscores" / "memorization.npz").write_bytes(b"PK\x03\x04 not really a zip")
     (tmp_path / "wrongscores").mkdir()
-    np.savez(tmp_path / "wrongscores" / "memorization.npz", **{k: np.zeros(3) for k in
-                                                                ("estimate", "ci_low", "ci_high", "n_in", "n_out")})
+    np.savez(tmp_path / "wrongscores" / "memorization.npz", n_in=np.zeros(3, int), n_out=np.zeros(3, int),
+             **{k: np.zeros(3) for k in ("estimate", "ci_low", "ci_high")})
+    good = {k: np.zeros(40) for k in ("estimate", "ci_low", "ci_high")} | {k: np.zeros(40, int) for k in ("n_in", "n_out")}
+    for name, change in (("textscores", {"estimate": np.zeros(40).astype("U5")}), ("ratioscores", {"ratio": np.array("x")}),
+                         ("countscores", {"n_in": np.full(40, 0.5)})):
+        (tmp_path / name).mkdir()
+        np.savez(tmp_path / name / "memorization.npz", **(good | change))
     np.savez(tmp_path / "nolabels.npz", something=np.zeros(3))
     np.savez(tmp_path / "otherlabels.npz", tr_labels=np.zeros(7, dtype=int))
     args = [a.format(tmp=tmp_path) for a in argv]

@@ -48,11 +48,29 @@ class Scores:
     notes: list[str] = field(default_factory=list)
 
 
+# what each key heldout estimate writes must hold: whole numbers, numbers, or a name
+_INTEGER_KEYS = {"n_in", "n_out", "correct_in", "correct_out", "train_idx", "tr_idx", "tt_idx"}
+_TEXT_KEYS = {"method"}
+_NUMBER_KEYS = {"estimate", "ci_low", "ci_high", "standard_error", "ratio", "ratios", "confidence", "per_ratio",
+                "per_ratio_ci_low", "per_ratio_ci_high", "infl", "mem", "infl_ci_low", "infl_ci_high", "mem_ci_low",
+                "mem_ci_high", "infl_threshold", "mem_threshold"}
+
+
 def _read(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     arrays = load_npz(path, str(path))
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise HeldoutError(f"{path} has no key '{missing[0]}'; is it a file written by heldout estimate?")
+    for key, value in arrays.items():
+        kind = value.dtype.kind
+        if key in _INTEGER_KEYS and kind not in "iu":
+            raise HeldoutError(f"{path}: '{key}' must hold whole numbers, got {value.dtype}.")
+        if key in _NUMBER_KEYS and kind not in "iuf":
+            raise HeldoutError(f"{path}: '{key}' must hold numbers, got {value.dtype}.")
+        if key in _TEXT_KEYS and (kind != "U" or value.shape != ()):
+            raise HeldoutError(f"{path}: '{key}' must be one name, got {value.dtype} {value.shape}.")
+        if key in ("ratio", "confidence") and value.shape != ():
+            raise HeldoutError(f"{path}: '{key}' must be one number, got shape {value.shape}.")
     return arrays
 
 
@@ -101,12 +119,15 @@ def read_cscore(path: Path, n_train: int) -> ConsistencyResult:
                              n_out=arrays["n_out"], correct_out=arrays.get("correct_out", np.zeros_like(arrays["n_out"])))
 
 
-def read_topk(path: Path, n_test: int) -> InfluenceTopK:
+def read_topk(path: Path, n_test: int, n_train: int) -> InfluenceTopK:
     keys = ("train_idx", "estimate", "ci_low", "ci_high")
     arrays = _read(path, keys)
     if arrays["train_idx"].ndim != 2 or arrays["train_idx"].shape[0] != n_test:
         raise HeldoutError(f"{path}: 'train_idx' has shape {arrays['train_idx'].shape}, but the records have "
                            f"{n_test} test examples; the file belongs to other records.")
+    if arrays["train_idx"].size and (arrays["train_idx"].min() < -1 or arrays["train_idx"].max() >= n_train):
+        raise HeldoutError(f"{path}: 'train_idx' names examples outside 0..{n_train - 1} (-1 pads); the file belongs "
+                           "to other records.")
     _shaped(path, arrays, keys, arrays["train_idx"].shape)
     confidence, method = _level(arrays)
     zeros = np.zeros(arrays["train_idx"].shape, dtype=np.int64)
@@ -205,7 +226,7 @@ def gather_scores(runs: RunSet, one: RunSet, scores_dir: Path | None, *, top_k: 
     topk, path = None, existing(TOPK_FILE)
     if one.n_test and (pairs is None or not len(pairs.tr_idx)):
         if path is not None:
-            topk, sources["influence"] = read_topk(path, one.n_test), f"read from {path}"
+            topk, sources["influence"] = read_topk(path, one.n_test, one.n_train), f"read from {path}"
         else:
             topk, sources["influence"] = influence_topk(one, min(top_k, one.n_train)), computed
     return Scores(mem, cscore, topk, pairs, sources, notes)
