@@ -89,6 +89,11 @@ def test_report_reads_the_score_files_of_heldout_estimate(release, capsys):
     assert main(["report", str(other / "toy"), "--out", str(release / "r2"), "--scores", str(out)]) == 0
     text, _ = check_page(release / "r2")
     assert "was computed from 150 runs but the records have 149" in text and "read from" not in text
+    # as many runs, but other ones (another seed): stale too
+    write_release_layout(_runs(0.7, 150, seed=7), release / "others", experiment="toy")
+    assert main(["report", str(release / "others" / "toy"), "--out", str(release / "r3"), "--scores", str(out)]) == 0
+    text, _ = check_page(release / "r3")
+    assert "was computed from other runs than these records" in text and "read from" not in text
 
 
 def _runs(ratio, n_runs, n_train=40, n_test=25, seed=0, **kw):

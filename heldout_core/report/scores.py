@@ -4,8 +4,9 @@ computed from the records otherwise.
 ``heldout estimate`` writes ``memorization.npz``, ``cscore.npz``, ``influence_topk.npz`` and
 ``high_infl_pairs.npz`` (see :mod:`heldout_core.cli.estimate`). A report on the same records
 reads them instead of recomputing, but only when ``memorization.npz`` was computed from exactly
-these records (same training set size, subset ratio and number of runs): a folder of scores
-from before more runs were trained is stale, and the report says so and recomputes. A score
+these records (same training set size, subset ratio, number of runs and per-example counts): a
+folder of scores from before more runs were trained, or of other runs, is stale, and the report
+says so and recomputes. A score
 file that exists but cannot be read, lacks a key, or has the wrong shape is an error naming it.
 """
 
@@ -19,7 +20,9 @@ import numpy as np
 from ..errors import HeldoutError
 from ..estimators import (ConsistencyResult, HighInfluencePairs, InfluenceTopK, MemorizationResult, consistency,
                           high_influence_pairs, influence_topk, memorization)
-from ..npz import load_npz
+from .. import kernels
+from ..bitpack import run_mask_words
+from ..npz import load_npz, npz_keys
 from ..records import RunSet
 
 MEMORIZATION_FILE, CSCORE_FILE = "memorization.npz", "cscore.npz"
@@ -163,6 +166,10 @@ def read_pairs(path: Path, n_train: int, n_test: int, confidence: float, method:
                               confidence=confidence, method=method, **interval)
 
 
+def _keys(path: Path) -> set[str]:
+    return npz_keys(path) or set()
+
+
 def _usable(scores_dir: Path | None, one: RunSet, ratio: float, notes: list[str]) -> tuple[Path | None, tuple | None]:
     """The score folder and its memorization, when its memorization.npz fits ``one``."""
     if scores_dir is None or not (scores_dir / MEMORIZATION_FILE).is_file():
@@ -177,6 +184,14 @@ def _usable(scores_dir: Path | None, one: RunSet, ratio: float, notes: list[str]
         counted = ", ".join(str(int(r)) for r in runs_in_file[:3])
         notes.append(f"{path} was computed from {counted} runs but the records have {one.n_runs} at ratio {ratio:g}; "
                      f"the scores were recomputed (run heldout estimate again to refresh the files).")
+        return None, None
+    # the same number of runs is not the same runs: each example's counts must be the records'
+    # (other seeds give other subsets; other training, other correctness)
+    n_in, correct_in, _, _ = kernels.holdout_counts(one.train_mask_bits, one.correct_train_bits,
+                                                    run_mask_words(np.ones(one.n_runs, dtype=bool)))
+    if not np.array_equal(mem.n_in, n_in) or ("correct_in" in _keys(path) and not np.array_equal(mem.correct_in, correct_in)):
+        notes.append(f"{path} was computed from other runs than these records (its per-example counts differ); "
+                     f"the scores were recomputed (run heldout estimate on these records to refresh the files).")
         return None, None
     return scores_dir, (mem, path)
 
