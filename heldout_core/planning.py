@@ -41,7 +41,8 @@ class RunPlan:
         runs_needed: runs (per subset ratio) that reach it.
         runs_have: runs per ratio in the pilot (None without records).
         width_now: the ``quantile`` width of the pilot's own intervals (None without records).
-        bound_runs: what Feldman & Zhang's bound asks for, for comparison.
+        bound_runs: what Feldman & Zhang's bound asks for, for comparison (None: more than
+            ``MAX_PLANNED_RUNS``).
         reasoning: the lines that explain the numbers.
     """
 
@@ -53,7 +54,7 @@ class RunPlan:
     runs_needed: int
     runs_have: int | None
     width_now: float | None
-    bound_runs: int
+    bound_runs: int | None
     reasoning: list[str] = field(default_factory=list)
 
     @property
@@ -70,19 +71,27 @@ def bound_squared_error(runs: float, ratio: float) -> float:
 def runs_from_bound(width: float, ratio: float, confidence: float) -> int:
     """Smallest t with ``2 z sqrt(bound(t)) <= width`` (see the module docstring)."""
     z = float(ndtri(0.5 + confidence / 2.0))
-    return _smallest(lambda t: 2.0 * z * math.sqrt(bound_squared_error(t, ratio)) <= width)
+    needed = _smallest(lambda t: 2.0 * z * math.sqrt(bound_squared_error(t, ratio)) <= width)
+    if needed is None:
+        raise ParameterError("width", f"{{parameter}} {width:g} is not reached within {MAX_PLANNED_RUNS:,} runs by "
+                                      "Feldman & Zhang's bound; ask for a wider interval.")
+    return needed
 
 
-def _smallest(ok, low: int = 2, high: int = MAX_PLANNED_RUNS) -> int:
-    """The smallest integer in [low, high] where the monotone ``ok`` holds (high when none does)."""
+def _smallest(ok, low: int = 2, high: int = MAX_PLANNED_RUNS) -> int | None:
+    """The smallest integer in [low, high] where the monotone ``ok`` holds (None when none does)."""
     if ok(low):
         return low
     if not ok(high):
-        return high
+        return None
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (low, mid) if ok(mid) else (mid, high)
     return high
+
+
+def per_of(ratios) -> str:
+    return " per ratio" if len(ratios) > 1 else ""
 
 
 def _widths(successes, trials, weights, confidence):
@@ -178,9 +187,21 @@ def plan_runs(runs: RunSet | None, *, width: float, statistic: str = "memorizati
         return RunPlan(statistic, width, confidence, quantile, (ratio,), needed, None, None, needed, reasoning)
     profile, ratios, have = _profile(runs, statistic, ratio)
     now = _quantile(_widths(*profile.observed, profile.weights, confidence), quantile)
+    if not np.isfinite(now):
+        raise ParameterError("runs", f"no {'pair' if statistic == 'influence' else 'example'} of the pilot records has a "
+                                     f"defined {statistic} (each needs runs with it in and runs with it out), so "
+                                     "they say nothing about the width more runs would give.")
     predicted_now = _quantile(profile.widths(have, confidence), quantile)
     needed = _smallest(lambda r: _quantile(profile.widths(r, confidence), quantile) <= width)
-    bound = min(runs_from_bound(width, r, confidence) for r in ratios)
+    if needed is None:
+        raise ParameterError("width", f"{{parameter}} {width:g} is not reached within {MAX_PLANNED_RUNS:,} runs{per_of(ratios)}: "
+                                      f"the {which} width would still be "
+                                      f"{_quantile(profile.widths(MAX_PLANNED_RUNS, confidence), quantile):.2g}; "
+                                      "ask for a wider interval.")
+    try:
+        bound = min(runs_from_bound(width, r, confidence) for r in ratios)
+    except ParameterError:
+        bound = None
     per = " per ratio" if len(ratios) > 1 else ""
     reasoning = [
         f"pilot: {have} runs{per} at ratio{'s' if len(ratios) > 1 else ''} {', '.join(f'{r:g}' for r in ratios)}; "
@@ -189,6 +210,7 @@ def plan_runs(runs: RunSet | None, *, width: float, statistic: str = "memorizati
         f"each {'pair' if statistic == 'influence' else 'example'} keeps its pilot proportions and share of runs; "
         f"its Newcombe interval with R runs comes from the expected counts at R, and the {which} of those widths "
         f"reaches {width:g} at R = {needed} runs{per}.",
-        f"Feldman & Zhang's worst-case bound would ask for {bound} runs{per}.",
+        f"Feldman & Zhang's worst-case bound would ask for {bound} runs{per}." if bound is not None else
+        f"Feldman & Zhang's worst-case bound would ask for more than {MAX_PLANNED_RUNS:,} runs{per}.",
     ]
     return RunPlan(statistic, width, confidence, quantile, ratios, needed, have, now, bound, reasoning)

@@ -85,6 +85,17 @@ def test_bad_plans_name_the_parameter(kwargs, message):
         plan_runs(None, **kwargs)
 
 
+def test_widths_out_of_reach_and_pilots_without_estimates_are_refused_not_capped():
+    with pytest.raises(HeldoutError, match=r"width 1e-06 is not reached within 10,000,000 runs by Feldman & Zhang's bound"):
+        plan_runs(None, width=1e-6, ratio=0.5)
+    with pytest.raises(HeldoutError, match=r"width 1e-09 is not reached within 10,000,000 runs: the median width would "
+                                           r"still be"):
+        plan_runs(runs_of(50, seed=1), width=1e-9)
+    always_in = RunSet.from_arrays(np.ones((3, 4), bool), np.ones((3, 4), bool), subset_ratio=0.75)
+    with pytest.raises(HeldoutError, match="no example of the pilot records has a defined memorization"):
+        plan_runs(always_in, width=0.2)
+
+
 def test_plan_command_prints_the_reasoning_and_the_runs_still_needed(tmp_path, capsys):
     from heldout_core import write_store
     from heldout_core.cli import main
