@@ -35,6 +35,15 @@ def test_quickstart_trains_analyses_and_resumes(tmp_path):
     # the second call trains nothing and finds the same
     assert second.n_noisy_found == result.n_noisy_found
     assert len(list((tmp_path / "digits" / "0.7").iterdir())) == 24
+    # a smaller quickstart on the same folder analyses its own first runs, and says what it cannot do
+    plugins.reset_registry()
+    few = io.StringIO()
+    try:
+        quickstart(tmp_path, runs=3, show_progress=False, stream=few)
+    finally:
+        plugins.reset_registry()
+    assert "(3 runs)" in few.getvalue() and "split-half reliability: skipped (3 runs; it needs at least 4)" in few.getvalue()
+    assert "nan" not in few.getvalue()
     # it ends with its report, and says where it is
     page = tmp_path / "report" / "report.html"
     assert f"report: {page} (7 figures, written in" in text and page.is_file()

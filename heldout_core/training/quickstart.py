@@ -66,6 +66,8 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
     folder = Path(out) / experiment.name
     labels = load_npz(folder / LABELS_FILE, str(folder / LABELS_FILE))
     record = load_runs(folder, ratio=RATIO)
+    if record.n_runs > runs:  # a folder with more runs (from an earlier, larger quickstart): the first `runs`
+        record = record.select(np.flatnonzero(record.run_id < runs))
     record = record.with_labels(labels["labels_train"], labels["labels_test"])
     fit = fit_diagnostics(record)
     say(f"records: {folder} ({record.n_runs} runs); {fit.summary()}.")
@@ -101,9 +103,14 @@ def quickstart(out: str | Path, *, runs: int = 400, seed: int = 0, show_progress
         f"interval lies above 0.15.")
     for j in np.argsort(-np.nan_to_num(best, nan=-np.inf), kind="stable")[:3]:
         i = int(infl.train_idx[j, 0])
+        if i < 0:  # no training example has an estimate (too few runs for one in and one out)
+            break
         say(f"  train {i} (label {labels['labels_train'][i]}) -> test {j} (label {labels['labels_test'][j]}): "
             f"{_fmt(infl.estimate[j, 0], infl.ci_low[j, 0], infl.ci_high[j, 0])}")
-    say(f"\n{split_half_reliability(record, top_k=1).summary()}.")
+    if record.n_runs >= 4:
+        say(f"\n{split_half_reliability(record, top_k=1).summary()}.")
+    else:
+        say(f"\nsplit-half reliability: skipped ({record.n_runs} runs; it needs at least 4).")
     _write_report(folder, Path(out) / REPORT_FOLDER, record, say)
     return QuickstartResult(noisy, top, found, low_found)
 
