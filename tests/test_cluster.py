@@ -298,6 +298,14 @@ def test_print_job_script_for_slurm_shows_the_resources_without_a_batch_system(t
     assert main(["estimate", str(tmp_path), "--out", str(tmp_path / "s"), "--cluster", "pbs", "--cores", "4",
                  "--memory", "8GB", "--print-job-script"]) == 0
     assert "#PBS" in capsys.readouterr().out
+    # Grid Engine: the site's parallel environment and memory resource, from dask-jobqueue's configuration
+    import dask
+
+    with dask.config.set({"jobqueue.sge.resource-spec": "h_vmem=8G", "jobqueue.sge.job-extra-directives": ["-pe smp 4"]}):
+        assert main(["train", "digits", "--out", str(tmp_path / "runs"), "--cluster", "sge", "--cores", "4",
+                     "--memory", "8GB", "--print-job-script"]) == 0
+    script = capsys.readouterr().out
+    assert "#$ -l h_vmem=8G" in script and "#$ -pe smp 4" in script and "--nthreads 4" in script
 
 
 @pytest.mark.parametrize("flags, words", [
@@ -310,9 +318,17 @@ def test_print_job_script_for_slurm_shows_the_resources_without_a_batch_system(t
     (["--cluster", "slurm", "--jobs", "0"], "--jobs must be at least 1"),
     (["--cluster", "local:2", "--print-job-script"], "needs --cluster slurm|pbs|sge|lsf"),
     (["--scheduler-file", "/nonexistent/scheduler.json"], "no such file"),
+    (["--print-job-script"], "the cluster flags (--print-job-script, --jobs, --cores, ...) need one of --cluster"),
+    (["--scheduler", "notaurl"], "--scheduler notaurl is not a scheduler address this can connect to"),
+    (["--scheduler", "foo://bar:1"], "unknown address scheme 'foo'"),
+    (["--scheduler-file", "{tmp}/empty.json"], "empty.json is not a scheduler address this can connect to"),
+    (["--cluster", "sge", "--cores", "4", "--memory", "8GB", "--print-job-script"],
+     "set jobqueue.sge.resource-spec (e.g. 'h_vmem=8G') and job-extra-directives"),
 ])
 @requires_dask
 def test_wrong_cluster_flags_are_one_line(tmp_path, capsys, flags, words):
+    (tmp_path / "empty.json").write_text("{}")
+    flags = [flag.format(tmp=tmp_path) for flag in flags]
     assert main(["train", "digits", "--out", str(tmp_path / "runs"), *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("heldout: error:") and words in err, err

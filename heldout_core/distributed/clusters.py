@@ -72,7 +72,10 @@ class ClusterRequest:
         """Self, or HeldoutError naming the flag that is wrong or does not apply."""
         given = [flag for flag, value in (("--cluster", self.cluster), ("--scheduler", self.scheduler),
                                           ("--scheduler-file", self.scheduler_file)) if value]
-        if len(given) != 1:
+        if not given:
+            raise HeldoutError("the cluster flags (--print-job-script, --jobs, --cores, ...) need one of --cluster, "
+                               "--scheduler and --scheduler-file.")
+        if len(given) > 1:
             raise HeldoutError(f"give one of --cluster, --scheduler and --scheduler-file, not {' and '.join(given)}.")
         if self.cluster and self.batch_system is None and self.local_workers is None:
             raise HeldoutError(f"--cluster must be local:N (N worker processes here) or one of "
@@ -159,6 +162,10 @@ def _connect(request: ClusterRequest):
         client = Client(request.scheduler, scheduler_file=request.scheduler_file, timeout="30s")
     except (OSError, TimeoutError) as exc:
         raise HeldoutError(f"{where}: cannot connect to the scheduler ({exc}).") from None
+    except (ValueError, TypeError, KeyError, AssertionError) as exc:  # a malformed address or scheduler file
+        why = str(exc) or type(exc).__name__
+        raise HeldoutError(f"{where} is not a scheduler address this can connect to ({why}); an address looks like "
+                           "tcp://host:8786, a scheduler file is what dask scheduler --scheduler-file writes.") from None
     with client:
         yield client
 
@@ -200,6 +207,18 @@ def _batch_jobs(request: ClusterRequest):
     import dask_jobqueue
 
     system = request.batch_system
+    if system == "sge":
+        import dask
+
+        # Grid Engine asks for cores through a parallel environment and for memory through
+        # resources whose names each site chooses; a job script without them would start a
+        # worker told it has resources the job never asked for
+        if not dask.config.get("jobqueue.sge.resource-spec", None) and \
+                not dask.config.get("jobqueue.sge.job-extra-directives", None):
+            raise HeldoutError("--cluster sge: Grid Engine requests cores through a site's parallel environment and "
+                               "memory through its own resource names, so heldout cannot write them from --cores and "
+                               "--memory; set jobqueue.sge.resource-spec (e.g. 'h_vmem=8G') and "
+                               "job-extra-directives (e.g. ['-pe smp 4']) in ~/.config/dask/jobqueue.yaml.")
     kwargs: dict = {"processes": 1}
     for key, value in (("cores", request.cores), ("memory", request.memory), ("walltime", request.walltime),
                        ("queue", request.queue), (_ACCOUNT_KEYWORD[system], request.account)):
