@@ -125,8 +125,9 @@ def test_train_until_width_trains_in_rounds_until_the_width(tmp_path, capsys, mo
     rounds = [line for line in out.splitlines() if line.startswith("round: ")]
     assert len(rounds) >= 2 and rounds[0].startswith("round: 100 runs")
     final = float(rounds[-1].split("memorization ")[1].split(" ")[0])
-    assert final <= 0.1
+    assert final <= 0.1 and rounds[-1].endswith("(target 0.1, reached)")
+    assert not any("reached" in line for line in rounds[:-1])
     runs = load_runs(tmp_path / "centroids")
     mem = __import__("heldout_core.estimators", fromlist=["memorization"]).memorization(runs)
-    assert np.nanmedian(mem.ci_high - mem.ci_low) == pytest.approx(final, abs=5e-4)
+    assert np.nanmedian(mem.ci_high - mem.ci_low) == pytest.approx(final, abs=5e-5)
     assert runs.n_runs < 2000    # it stopped at the width, not at the ceiling

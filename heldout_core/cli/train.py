@@ -103,15 +103,18 @@ def _train_until_width(train, args, name: str, ratios: list[float], ceiling: int
     if len(ratios) != 1:
         raise HeldoutError("--until-width plans runs at one subset ratio; give one --ratio.")
     target = min(ceiling, FIRST_ROUND)
-    accuracies, trained = [], 0
+    accuracies, trained, seconds = [], 0, 0.0
     while True:
         summary = train(target)
         accuracies += summary.accuracies
         trained += summary.n_trained
+        seconds += summary.seconds
         runs = load_runs(args.out / name, ratio=ratios[0])
         mem = memorization(runs)
         now = float(np.nanmedian(mem.ci_high - mem.ci_low))
-        print(f"round: {runs.n_runs} runs, median 95% interval width of memorization {now:.3f} (target {width:g})")
+        # four digits: a width printed as the target must have reached it
+        print(f"round: {runs.n_runs} runs, median 95% interval width of memorization {now:.4f} (target {width:g}"
+              f"{', reached' if now <= width else ''})")
         if now <= width or runs.n_runs >= ceiling:
             if now > width:
                 print(f"stopped at --runs {ceiling} before the target width; `heldout plan {args.out / name} "
@@ -120,6 +123,7 @@ def _train_until_width(train, args, name: str, ratios: list[float], ceiling: int
         planned = plan_runs(runs, width=width).runs_needed
         target = min(ceiling, max(planned, runs.n_runs + max(10, runs.n_runs // 10)))  # always some progress
     summary.accuracies = accuracies
+    summary.seconds = seconds  # every round's training, not the last one's
     summary.trained = {r: trained for r in summary.trained}
     summary.skipped = {r: runs.n_runs - trained for r in summary.skipped}
     return summary
