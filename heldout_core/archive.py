@@ -151,10 +151,35 @@ class _MemberPaths:
         return name
 
 
+class _Spellings:
+    """Ratio and run folders of the archive's records, each spelled one way only (``0.7`` and
+    ``0.70``, or ``1`` and ``01``, would be one ratio or run twice), as :func:`load_runs` requires."""
+
+    def __init__(self, source: Path):
+        self.source, self.ratios, self.runs = source, {}, {}
+
+    def check(self, match: re.Match) -> float:
+        """The subset ratio of an aux member's path, after its folders' spellings are checked."""
+        what = f"{self.source}:{match.group(0)}"
+        ratio = float(match["ratio"])
+        if not 0.0 < ratio <= 1.0:
+            raise HeldoutError(f"{what}: the ratio folder '{match['ratio']}' is not a subset ratio in (0, 1].")
+        experiment, run_id = match["experiment"], int(match["run_id"])
+        seen = self.ratios.setdefault((experiment, ratio), match["ratio"])
+        if seen != match["ratio"]:
+            raise HeldoutError(f"{self.source}: ratio folders '{experiment}/{seen}' and '{experiment}/{match['ratio']}' "
+                               f"both name subset ratio {ratio:g}; the archive is refused.")
+        seen = self.runs.setdefault((experiment, ratio, run_id), match["run_id"])
+        if seen != match["run_id"]:
+            raise HeldoutError(f"{self.source}: run folders '{seen}' and '{match['run_id']}' of {experiment}/"
+                               f"{match['ratio']} both name run {run_id}; the archive is refused.")
+        return ratio
+
+
 def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingReader,
                       progress: ImportProgress | None, total: int, result: ImportResult) -> dict:
     groups: dict[tuple[str, float], RunSetBuilder] = {}
-    paths = _MemberPaths(source)
+    paths, spellings = _MemberPaths(source), _Spellings(source)
     for member in archive:
         result.n_members += 1
         name = paths.add(member)
@@ -162,9 +187,7 @@ def _read_aux_members(archive: tarfile.TarFile, source: Path, reader: _HashingRe
         if match is None or not member.isfile():
             continue
         what = f"{source}:{name}"
-        ratio = float(match["ratio"])
-        if not 0.0 < ratio < 1.0:
-            raise HeldoutError(f"{what}: the ratio folder '{match['ratio']}' is not a subset ratio in (0, 1).")
+        ratio = spellings.check(match)
         budget = record_budget()
         if member.size > budget:  # refused before a byte of it is inflated
             raise HeldoutError(f"{what} is {format_bytes(member.size)}, more than the {format_bytes(budget)} a run "
@@ -201,16 +224,19 @@ def check_member(member: tarfile.TarInfo, source: Path) -> None:
 
 def _extract_members(archive: tarfile.TarFile, source: Path, staging: Path, reader: _HashingReader,
                      progress: ImportProgress | None, total: int, result: ImportResult) -> None:
-    paths = _MemberPaths(source)
+    paths, spellings = _MemberPaths(source), _Spellings(source)
     for member in archive:
         result.n_members += 1
         check_member(member, source)
         name = paths.add(member)
+        match = _AUX_MEMBER.match(name)
+        if match is not None:
+            spellings.check(match)
         try:
             archive.extract(member, path=staging, filter="data")
         except tarfile.FilterError as exc:
             raise HeldoutError(f"{source}: member '{member.name}' is refused by the safe-extraction filter ({exc}).") from None
-        if _AUX_MEMBER.match(name):
+        if match is not None:
             result.n_runs += 1
         if progress is not None:
             progress(reader.bytes_read, total, result.n_runs)

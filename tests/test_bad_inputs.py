@@ -698,6 +698,14 @@ def _import_budget(w, monkeypatch=None):
 
 
 IMPORT_CASES = [
+    *[pytest.param(_import(lambda w: [("exp/0.7/0/aux_arrays.npz", None, _aux_bytes()),
+                                      ("exp/0.70/1/aux_arrays.npz", None, _aux_bytes(run=1))],
+                           "ratio folders 'exp/0.7' and 'exp/0.70' both name subset ratio 0.7", *flags),
+                   id=f"tar-ratio-spelled-twice{flags[0] if flags else ''}") for flags in ((), ("--aux-only",))],
+    *[pytest.param(_import(lambda w: [("exp/0.7/1/aux_arrays.npz", None, _aux_bytes(run=1)),
+                                      ("exp/0.7/01/aux_arrays.npz", None, _aux_bytes(run=1))],
+                           "run folders '1' and '01' of exp/0.7 both name run 1", *flags),
+                   id=f"tar-run-spelled-twice{flags[0] if flags else ''}") for flags in ((), ("--aux-only",))],
     pytest.param(_import(lambda w: [("exp/0.7/0/aux_arrays.npz", None, _aux_bytes()),
                                     ("./exp/0.7/0/aux_arrays.npz", None, _aux_bytes(1))], "both write exp/0.7/0/aux_arrays.npz"),
                  id="tar-same-path-dot-slash"),
