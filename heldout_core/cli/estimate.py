@@ -78,6 +78,10 @@ def check_flags(args: argparse.Namespace) -> None:
     params.influence_threshold(args.infl_threshold, "infl_threshold")
     params.influence_threshold(args.mem_threshold, "mem_threshold")
     params.number(args.fit_threshold, "fit_threshold", low=0.0, high=1.0)
+    if args.ratio is not None:
+        params.subset_ratio(args.ratio, "ratio")
+    if args.labels is not None and not Path(args.labels).is_file():
+        raise HeldoutError(f"--labels {args.labels} does not exist or is not a file.")
     if args.no_intervals and not args.full_influence:
         raise HeldoutError("--no-intervals applies to the dense matrix only; add --full-influence "
                            "(the other results always carry their intervals).")
