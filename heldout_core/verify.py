@@ -48,12 +48,21 @@ def experiment_of_run(run_dir: Path, name: str | None = None) -> Experiment:
     ``name``), built with the options its ``run.json`` records when it has one."""
     from .plugins import get_registry
 
-    name = name or run_dir.resolve().parent.parent.name
     info = read_run_info(run_dir)
+    recorded = info.get("experiment") if isinstance(info, dict) else None
+    # run.json names the experiment; the folder layout does when there is none
+    name = name or recorded or run_dir.resolve().parent.parent.name
     options = info.get("options", {}) if isinstance(info, dict) else {}
-    if isinstance(info, dict) and info.get("experiment") not in (None, name):
-        raise HeldoutError(f"{run_dir} was trained as experiment '{info['experiment']}', not '{name}'.")
-    return get_registry().create(name, **options)
+    if recorded not in (None, name):
+        raise HeldoutError(f"{run_dir} was trained as experiment '{recorded}', not '{name}'.")
+    registry = get_registry()
+    registry.get(name)  # an unknown experiment is its own error
+    try:
+        return registry.create(name, **options)
+    except HeldoutError as exc:
+        if options:  # the options came from run.json, not from the user: name the file
+            raise HeldoutError(f"{run_dir / 'run.json'}: its options do not build the experiment ({exc})") from None
+        raise
 
 
 def find_checkpoint(run_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 import threading
 import types
 
@@ -463,3 +464,20 @@ def test_label_noise_needs_an_experiment_that_can_relabel(tmp_path):
     with pytest.raises(HeldoutError, match="cannot train on changed labels"):
         train(Opaque(), tmp_path, label_noise=0.1)
     assert not (tmp_path / "centroids").exists()
+
+
+def test_verify_builds_the_experiment_run_json_names_and_blames_run_json_for_its_options(tmp_path, monkeypatch):
+    from heldout_core.verify import experiment_of_run
+
+    module = types.ModuleType("centroid_plugin")
+    module.register_experiments = hookimpl(lambda register: register(Centroids))
+    monkeypatch.setattr(plugins, "_registry", plugins.build_registry([], entry_points=False, plugins=[(module, "c")]))
+    train(Centroids(spread=0.5), tmp_path / "records", runs=1)
+    run = tmp_path / "elsewhere" / "run0"   # a run folder moved out of <experiment>/<ratio>/
+    shutil.copytree(run_dir(tmp_path / "records", "centroids", 0.7, 0), run)
+    assert experiment_of_run(run).config["spread"] == 0.5
+    info = json.loads((run / "run.json").read_text())
+    info["options"]["spread"] = "abc"
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.raises(HeldoutError, match=r"run0/run.json: its options do not build the experiment \(option 'spread'"):
+        experiment_of_run(run)
