@@ -80,6 +80,8 @@ def check_labels(value, n: int, name: str) -> np.ndarray:
     if arr.shape != (n,):
         raise ParameterError(name, f"{{parameter}} must have shape ({n},), got {arr.shape}.")
     if np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype == np.uint64 and len(arr) and arr.max() > np.iinfo(np.int64).max:
+            raise ParameterError(name, f"{{parameter}} must hold class labels in int64's range, got {int(arr.max())}.")
         return arr.astype(np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.floating):
         raise ParameterError(name, f"{{parameter}} must hold integer class labels, got dtype {arr.dtype}.")
