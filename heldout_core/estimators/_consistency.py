@@ -40,6 +40,9 @@ def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcom
     correct) / (#runs at that ratio with i out). The held-out accuracy at each ratio has a Wilson
     score interval (``"newcombe"``; a bootstrap interval for the bootstrap methods); the mean
     over ratios has the MOVER-Wilson interval, since runs at different ratios are independent.
+    They are when trained here (seeded by seed, ratio and run id); records whose run i shares
+    its seed across ratios (the original C-score demo's ``RandomState(i)``, nested subsets) get
+    intervals that are too narrow.
     """
     runs = check_runs(runs, one_ratio=False)
     spec = interval_spec(confidence, method, n_boot, seed)
