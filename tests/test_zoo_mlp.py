@@ -135,8 +135,8 @@ def test_training_to_fit_stops_each_model_on_its_own():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(60, 6)).astype(np.float32)
     y = np.argmax(x[:, :3], axis=1)          # learnable: each model fits its subset, sooner or later
-    # eight models: with these seeds one of them fits after an epoch in which the others are
-    # checked, though not by its own count during that epoch (so it must not stop then)
+    # eight models, several stopping at different epochs and several never fitting: none may
+    # stop sooner or later than it does trained alone
     subsets = [np.sort(rng.choice(60, 20, replace=False)) for _ in range(8)]
     seeds = list(range(21, 29))
     kw = dict(sizes=SIZES, learning_rate=0.2, momentum=0.9, batch_size=8)

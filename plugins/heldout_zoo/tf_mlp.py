@@ -202,8 +202,7 @@ def _stop_when_fitted_class():
 
     class StopWhenFitted(keras.callbacks.Callback):
         """Ends ``fit`` after the first epoch whose model classifies at least ``target`` of its
-        subset correctly, by the batched trainer's rule: the exact check after the epoch is made
-        when the epoch's running accuracy (its minibatches, before each step) reached ``target``."""
+        subset correctly (the batched trainer's rule, checked the same way: after every epoch)."""
 
         def __init__(self, x, y, target):
             super().__init__()
@@ -211,8 +210,7 @@ def _stop_when_fitted_class():
 
         def on_epoch_end(self, epoch, logs=None):
             self.epochs = epoch + 1
-            if (logs["accuracy"] >= self.target
-                    and np.mean(np.argmax(self.model(self.x, training=False), axis=1) == self.y) >= self.target):
+            if np.mean(np.argmax(self.model(self.x, training=False), axis=1) == self.y) >= self.target:
                 self.model.stop_training = True
 
     return StopWhenFitted
@@ -225,8 +223,8 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
 
     The Keras model starts from ``model``'s weights; the minibatch order comes from a tf.data
     shuffle seeded with ``seed`` (no global random state is touched). ``epochs`` None: train
-    until the accuracy on the subset reaches ``fit_target``, at most ``max_epochs``, by the rule
-    of :func:`train_batched`.
+    until the accuracy on the subset reaches ``fit_target`` (checked after every epoch), at most
+    ``max_epochs``, as :func:`train_batched` does.
     """
     import keras
 
@@ -236,10 +234,8 @@ def train_keras(model: MLP, x: np.ndarray, y: np.ndarray, subset_idx: np.ndarray
     layers += [keras.layers.Dense(sizes[-1])]
     net = keras.Sequential(layers)
     net.set_weights(model.numpy_params())
-    # the fit rule reads the epoch's running accuracy (Keras' metric, reset every epoch)
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] if epochs is None else None
     net.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics)
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     xs = x[subset_idx].reshape(len(subset_idx), -1)
     ds = (tf.data.Dataset.from_tensor_slices((xs, y[subset_idx]))
           .shuffle(len(subset_idx), seed=int(seed), reshuffle_each_iteration=True)
@@ -274,10 +270,7 @@ def _forward(params, xb, compute_dtype):
 def _epoch_fn(compute_dtype: tf.DType, jit: bool):
     """One epoch of SGD with momentum for M stacked models, as one compiled while loop.
 
-    Returns the new parameters and velocities and, per model, how many of its examples its
-    minibatches classified correctly as the epoch went (before each step; a free by-product of
-    the forward pass, used to decide when the exact fit check is worth making).
-    Cached per dtype so that every batch of runs with the same shapes reuses one compilation.
+    Returns the new parameters and velocities. Cached per dtype so that every batch of runs with the same shapes reuses one compilation.
     """
 
     @tf.function(jit_compile=jit, reduce_retracing=True)
@@ -288,7 +281,7 @@ def _epoch_fn(compute_dtype: tf.DType, jit: bool):
         n_steps = tf.shape(idx)[0]
         gates = [tf.reshape(active, [-1] + [1] * (len(p.shape) - 1)) for p in params]
 
-        def body(step, params, velocity, seen_right):
+        def body(step, params, velocity):
             xb = tf.gather(x, idx[step])        # (M, B, d)
             yb = tf.gather(y, idx[step])        # (M, B)
             mb = mask[step]                     # (M, B)
@@ -303,16 +296,13 @@ def _epoch_fn(compute_dtype: tf.DType, jit: bool):
                 # over models keeps their gradients independent
                 loss = tf.reduce_sum(tf.reduce_sum(ce * mb, axis=1) / tf.reduce_sum(mb, axis=1))
             grads = tape.gradient(loss, params)
-            right = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32)
-            seen_right = seen_right + tf.reduce_sum(right * mb, axis=1)
             # Keras SGD: v <- momentum v - lr g; w <- w + v (for the active models)
             velocity = [a * (momentum * v - learning_rate * g) for a, v, g in zip(gates, velocity, grads)]
             params = [p + v for p, v in zip(params, velocity)]
-            return step + 1, params, velocity, seen_right
+            return step + 1, params, velocity
 
-        _, params, velocity, seen_right = tf.while_loop(
-            lambda step, *_: step < n_steps, body, (tf.constant(0), params, velocity, tf.zeros_like(active)))
-        return params, velocity, seen_right
+        _, params, velocity = tf.while_loop(lambda step, *_: step < n_steps, body, (tf.constant(0), params, velocity))
+        return params, velocity
 
     return epoch
 
@@ -386,10 +376,9 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
         x: float32 (n_train, ...) inputs; y: int (n_train,) labels.
         subsets: M int arrays of equal length, the training examples of each model.
         epochs: train exactly this many epochs; or None to train each model until its accuracy
-            on its own subset reaches ``fit_target``, at most ``max_epochs``. The exact accuracy
-            is measured after an epoch in which the model's minibatches (before each step) were
-            right on at least ``fit_target`` of the subset; a model that reaches it stops, the
-            others go on, and each stops at the epoch it would stop at if trained alone.
+            on its own subset reaches ``fit_target`` (measured after every epoch), at most
+            ``max_epochs``; a model that reaches it stops, the others go on, and each stops at
+            the epoch it would stop at if trained alone.
         mixed_precision: bfloat16 matmuls (float32 weights, updates and softmax) for GPUs.
         jit: compile the epoch with XLA (``tf.function(jit_compile=True)``).
 
@@ -415,20 +404,17 @@ def train_batched(x: np.ndarray, y: np.ndarray, subsets: Sequence[np.ndarray], s
     trained = np.zeros(m, dtype=np.int64)
     for _ in range(epochs if epochs is not None else max_epochs):
         idx, mask = epoch_indices([s[rng.permutation(n_s)] for s, rng in zip(subsets, rngs)], batch_size)
-        params, velocity, seen_right = epoch(params, velocity, x_t, y_t, tf.constant(idx), tf.constant(mask), lr, mom,
-                                             tf.constant(active))
+        params, velocity = epoch(params, velocity, x_t, y_t, tf.constant(idx), tf.constant(mask), lr, mom,
+                                 tf.constant(active))
         trained += active.astype(np.int64)
-        # The fit check, once per epoch: the exact accuracy on the subset after the epoch, measured
-        # only when a model still training already got its fit during the epoch (so epochs far
-        # from fitting cost nothing extra); models that reach fit_target stop.
-        candidates = (seen_right.numpy() / n_s >= fit_target) & (active > 0) if epochs is None else None
-        if candidates is not None and candidates.any():
+        # the fit check, after every epoch: the exact accuracy of each model on its subset
+        if epochs is None:
             # every model is scored in one call of one compiled shape (a subset of the models
-            # would compile a new program per count, seconds in all), but only the candidates
-            # may stop: a model stops at the epoch it would stop at if trained alone
+            # would compile a new program per count, seconds in all); a model that fits stops,
+            # at the epoch it would stop at if trained alone
             accuracy = subset_accuracy(params, x_t, y_t, subsets, widest=max(sizes), compute_dtype=compute_dtype,
                                        jit=bool(jit))
-            active[candidates & (accuracy >= fit_target)] = 0.0
+            active[(active > 0) & (accuracy >= fit_target)] = 0.0
             if not active.any():
                 break
     stacked = [p.numpy() for p in params]
