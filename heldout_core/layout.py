@@ -166,12 +166,13 @@ def check_settings(experiment_folder: str | os.PathLike, settings: dict[str, Any
     key = settings_conflict(recorded, wanted)
     if key is not None:
         was, now = recorded[key], wanted[key]
-        if isinstance(was, dict) and isinstance(now, dict):  # name the options that differ, as -o would spell them
+        if isinstance(was, dict) and isinstance(now, dict):  # name just the entries that differ
             keys = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
             was = ", ".join(f"{k}={was.get(k)!r}" for k in keys)
             now = ", ".join(f"{k}={now.get(k)!r}" for k in keys)
-            raise HeldoutError(f"{folder} holds runs trained with the options {was} (see {SETTINGS_FILE}), but this "
-                               f"job asks for {now}; pass the same -o options to add runs, or use another output folder.")
+            what, same = ("the options", "pass the same -o options") if key == "options" else (key, "use the same settings")
+            raise HeldoutError(f"{folder} holds runs trained with {what} {was} (see {SETTINGS_FILE}), but this "
+                               f"job asks for {now}; {same} to add runs, or use another output folder.")
         raise HeldoutError(f"{folder} holds runs trained with {key}={was!r} (see {SETTINGS_FILE}), but this "
                            f"job asks for {now!r}; use the same settings to add runs, or another output folder.")
     return True

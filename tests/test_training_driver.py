@@ -446,8 +446,8 @@ def test_label_noise_flips_training_labels_deterministically(tmp_path):
     assert info["label_noise"] == {"fraction": 0.2, "seed": 3}
     # the same noise adds runs; other noise does not
     assert train(Centroids(), tmp_path, runs=5, label_noise=0.2, noise_seed=3).trained == {0.7: 1}
-    with pytest.raises(HeldoutError, match=r"holds runs trained with label_noise=\{'fraction': 0.2, 'seed': 3\} "
-                                           r"\(see settings.json\), but this job asks for \{'fraction': 0.2, 'seed': 4\}"):
+    with pytest.raises(HeldoutError, match=r"holds runs trained with label_noise seed=3 \(see settings.json\), but "
+                                           r"this job asks for seed=4; use the same settings"):
         train(Centroids(), tmp_path, runs=6, label_noise=0.2, noise_seed=4)
     (tmp_path / "centroids" / "settings.json").unlink()      # without it, labels.npz still stops the job
     with pytest.raises(HeldoutError, match="labels.npz records different 'labels_train'"):
