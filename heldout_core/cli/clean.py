@@ -17,9 +17,10 @@ from .flags import set_command
 def add_command(subparsers) -> None:
     parser = subparsers.add_parser(
         "clean", help="remove leftovers of interrupted jobs (temporary files, staging folders)",
-        description="Remove what killed or interrupted jobs left under PATH: staging folders (.heldout-*), "
-                    "temporary files (.*.tmp) and partial checkpoints, unless a running job holds them. "
-                    "Records, checkpoints and results are never touched.")
+        description="Remove what killed or interrupted jobs left under PATH: staging folders "
+                    "(.heldout-import-*, .heldout-estimate-*), temporary files (.<name>.heldout-*.tmp) and partial "
+                    "checkpoints (.checkpoints-partial-*), unless a running job holds them. Only these names are "
+                    "touched: records, checkpoints, results, hidden folders (.git, .venv) and other files never are.")
     parser.add_argument("path", metavar="PATH", type=Path, help="a folder of records or results")
     parser.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     set_command(parser, run_clean)

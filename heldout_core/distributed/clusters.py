@@ -178,9 +178,12 @@ def _local(request: ClusterRequest):
     # Numba's threads (estimation) are shared out between the processes; training frameworks keep
     # their own defaults, so that a run trains exactly as it would in a single process.
     numba_threads = max(1, (os.cpu_count() or 1) // n)
+    # Only critical log lines from the workers: a task's failure reaches this process as its
+    # exception (and is reported in one line), while a worker's heartbeat that meets a scheduler
+    # already closing (Ctrl-C, the end of a job) would print an ERROR with a traceback.
     with _sigint_ignored():
         return LocalCluster(n_workers=n, threads_per_worker=max(1, gpus), processes=True, dashboard_address=None,
-                            silence_logs=logging.ERROR, resources={GPU: gpus} if gpus else None,
+                            silence_logs=logging.CRITICAL, resources={GPU: gpus} if gpus else None,
                             env={"NUMBA_NUM_THREADS": str(numba_threads)})
 
 
