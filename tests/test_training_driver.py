@@ -413,8 +413,8 @@ def test_a_run_locked_by_another_job_is_left_to_it(tmp_path):
 
     folder = run_dir(tmp_path, "centroids", 0.7, 1)
     folder.mkdir(parents=True)
-    partial = folder / ".checkpoints-partial-other-job"
-    partial.mkdir()  # the other job's checkpoint, being written
+    partial = folder / f".checkpoints-partial-{'0' * 32}"
+    partial.mkdir()  # the other job's checkpoint, being written (named as the driver names them)
     fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -481,3 +481,18 @@ def test_verify_builds_the_experiment_run_json_names_and_blames_run_json_for_its
     (run / "run.json").write_text(json.dumps(info))
     with pytest.raises(HeldoutError, match=r"run0/run.json: its options do not build the experiment \(option 'spread'"):
         experiment_of_run(run)
+
+
+def test_adding_runs_to_runs_of_another_version_warns(tmp_path):
+    train(Centroids(), tmp_path, runs=2)
+    info_path = run_dir(tmp_path, "centroids", 0.7, 1) / "run.json"
+    info = json.loads(info_path.read_text())
+    info["heldout_version"] = "0.0.9"
+    info_path.write_text(json.dumps(info))
+    stream = io.StringIO()
+    train(Centroids(), tmp_path, runs=3, stream=stream)
+    warning = stream.getvalue()
+    assert "heldout: warning:" in warning and "holds finished runs made by other versions (1 by heldout 0.0.9" in warning
+    quiet = io.StringIO()
+    train(Centroids(), tmp_path, runs=3, stream=quiet)      # nothing to add: nothing to warn about
+    assert "warning" not in quiet.getvalue()

@@ -39,7 +39,7 @@ from ..diagnostics import DEFAULT_FIT_THRESHOLD, FitDiagnostics
 from ..aux_arrays import write_aux_arrays
 from ..errors import HeldoutError, ParameterError
 from ..experiment import Data, Experiment
-from ..leftovers import find_leftovers, remove_leftovers
+from ..leftovers import PARTIAL_NAME, TEMP_NAME, find_leftovers, remove_leftovers
 from ..layout import (CHECKPOINTS, PARTIAL_CHECKPOINTS_PREFIX, RUN_INFO_FILE, check_settings, claim_settings,
                       is_finished, read_run_info, run_dir, settings_conflict)
 from ..progress import Progress
@@ -79,14 +79,17 @@ class TrainSummary:
                               threshold)
 
 
-def _check_finished(folder: Path, expected: dict[str, Any]) -> None:
+def _check_finished(folder: Path, expected: dict[str, Any]) -> tuple | None:
+    """Refuse a finished run trained with other settings; return the versions that made it
+    (heldout's and the plugin's), or None without a run.json."""
     info = read_run_info(folder)
     if info is None:  # e.g. released records copied in: nothing to compare
-        return
+        return None
     key = settings_conflict(info, expected)
     if key is not None:
         raise HeldoutError(f"{folder} was trained with {key}={info[key]!r}, but this job asks for {expected[key]!r}; "
                            f"use the same settings to add runs, or another output folder.")
+    return info.get("heldout_version"), info.get("plugin_version")
 
 
 def _clear_partial(folder: Path) -> None:
@@ -94,9 +97,11 @@ def _clear_partial(folder: Path) -> None:
     temporary files of atomic writes (``run.json``, ``aux_arrays.npz``)."""
     if folder.is_dir():
         for stale in folder.glob(PARTIAL_CHECKPOINTS_PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if PARTIAL_NAME.fullmatch(stale.name):
+                shutil.rmtree(stale, ignore_errors=True)
         for stale in folder.glob(f".*{TEMP_SUFFIX}"):
-            stale.unlink(missing_ok=True)
+            if TEMP_NAME.fullmatch(stale.name):   # only what this project's atomic writes name so
+                stale.unlink(missing_ok=True)
 
 
 class _RunLocks:
@@ -435,12 +440,16 @@ def train_runs(
                            epochs, batched, base_info)
     summary = TrainSummary(name, out, trainer=settings.trainer)
     pending: dict[float, list[int]] = {}
+    this_version = (base_info["heldout_version"], base_info["plugin_version"])
+    other_versions: dict[tuple, int] = {}   # finished runs made by another version of heldout or the plugin
     for ratio in ratios:
         todo = []
         for run_id in range(runs):
             folder = run_dir(out, name, ratio, run_id)
             if is_finished(folder):
-                _check_finished(folder, base_info)
+                made_by = _check_finished(folder, base_info)
+                if made_by is not None and made_by != this_version:
+                    other_versions[made_by] = other_versions.get(made_by, 0) + 1
             else:
                 todo.append(run_id)
         pending[ratio] = todo
@@ -451,6 +460,11 @@ def train_runs(
     total = sum(len(j.run_ids) for j in jobs)
     skipped = sum(summary.skipped.values())
     stream = sys.stderr if stream is None else stream
+    if other_versions and total:
+        made = "; ".join(f"{n} by heldout {h}, plugin {p}" for (h, p), n in sorted(other_versions.items(), key=str))
+        print(f"heldout: warning: {out / name} holds finished runs made by other versions ({made}) and this job adds "
+              f"runs with heldout {this_version[0]}, plugin {this_version[1]}; versions may train differently (see "
+              f"each run.json), so check the changes between them before mixing their records.", file=stream)
     if show_progress and skipped:
         print(f"{name}: {skipped} finished runs found in {out / name}, {total} to train.", file=stream)
     progress = None
