@@ -52,7 +52,8 @@ def max_n_boot() -> int:
 
 
 def interval_spec(confidence: float, method: str, n_boot: int, seed: int | None) -> IntervalSpec:
-    """Validate interval options; errors name the parameter. A ``seed`` of None draws one."""
+    """Validate interval options; errors name the parameter. A ``seed`` of None draws one (the
+    estimators default to 0, so that their bootstrap intervals are reproducible)."""
     confidence = params.confidence(confidence)
     method = params.choice(method, "method", METHODS)
     n_boot = params.integer(n_boot, "n_boot", minimum=2)

@@ -258,3 +258,12 @@ def test_bootstrap_intervals_do_not_depend_on_what_else_is_computed():
     alone = consistency(sets[1], method="bootstrap", n_boot=300, seed=4)
     np.testing.assert_array_equal(both.per_ratio_ci_low[:, 1], alone.per_ratio_ci_low[:, 0])
     np.testing.assert_array_equal(both.per_ratio_ci_high[:, 1], alone.per_ratio_ci_high[:, 0])
+
+
+def test_bootstrap_intervals_are_reproducible_by_default(records):
+    runs = RunSet.from_arrays(*records, subset_ratio=0.7)
+    first, again = (memorization(runs, method="bootstrap", n_boot=200) for _ in range(2))
+    np.testing.assert_array_equal(first.ci_low, again.ci_low)           # the default seed is 0
+    np.testing.assert_array_equal(first.ci_low, memorization(runs, method="bootstrap", n_boot=200, seed=0).ci_low)
+    fresh = [memorization(runs, method="bootstrap", n_boot=200, seed=None).ci_low for _ in range(2)]
+    assert not np.array_equal(*fresh)                                    # None: a fresh draw each time

@@ -146,7 +146,7 @@ def _pwrite_all(fd: int, values: np.ndarray, offset: int) -> None:
 
 # ---------------------------------------------------------------------------- the calls
 def influence_topk(records, k: int, *, client, blocks: int | None = None, confidence: float = 0.95,
-                   method: str = "newcombe", n_boot: int = 2000, seed: int | None = None) -> InfluenceTopK:
+                   method: str = "newcombe", n_boot: int = 2000, seed: int | None = 0) -> InfluenceTopK:
     """:func:`heldout_core.estimators.influence_topk` on the cluster of ``client``; the same result.
 
     Args:
@@ -162,7 +162,7 @@ def influence_topk(records, k: int, *, client, blocks: int | None = None, confid
 
 
 def influence_pairs(records, threshold: float, *, client, blocks: int | None = None, confidence: float = 0.95,
-                    method: str = "newcombe", n_boot: int = 2000, seed: int | None = None) -> InfluencePairs:
+                    method: str = "newcombe", n_boot: int = 2000, seed: int | None = 0) -> InfluencePairs:
     """:func:`heldout_core.estimators.influence_pairs` on the cluster of ``client``; the same result
     (arguments as :func:`influence_topk`)."""
     records = _as_records(records)
@@ -175,7 +175,7 @@ def influence_pairs(records, threshold: float, *, client, blocks: int | None = N
 
 def influence_matrix(records, out: str | os.PathLike, *, client, blocks: int | None = None, intervals: bool = True,
                      confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                     seed: int | None = None, runs: RunSet | None = None) -> InfluenceMatrix:
+                     seed: int | None = 0, runs: RunSet | None = None) -> InfluenceMatrix:
     """:func:`heldout_core.estimators.influence_matrix` with ``out=PATH.npy`` on the cluster of
     ``client``: the same files, written by the workers (``out`` on the shared file system), and
     the result memory-mapped from them. ``runs``: the records already loaded by the client (else

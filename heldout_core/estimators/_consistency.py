@@ -33,7 +33,7 @@ class ConsistencyResult(Estimates):
 
 
 def consistency(runs: RunSet, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                seed: int | None = None) -> ConsistencyResult:
+                seed: int | None = 0) -> ConsistencyResult:
     """C-score of each training example from runs at one or several subset ratios.
 
     C-score(i) = unweighted mean over subset ratios of (#runs at that ratio with i out and i

@@ -37,7 +37,7 @@ class HighInfluencePairs:
 
 def high_influence_pairs(runs: RunSet, *, infl_threshold: float = 0.15, mem_threshold: float = 0.25,
                          same_class: bool = True, confidence: float = 0.95, method: str = "newcombe",
-                         n_boot: int = 2000, seed: int | None = None,
+                         n_boot: int = 2000, seed: int | None = 0,
                          memorization_result: MemorizationResult | None = None) -> HighInfluencePairs:
     """The high-influence pairs: infl >= ``infl_threshold``, mem >= ``mem_threshold``, same class.
 

@@ -62,7 +62,7 @@ class InfluenceTopK(DifferenceEstimates):
 
 
 def influence_topk(runs: RunSet, k: int, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                   seed: int | None = None, test_rows=None) -> InfluenceTopK:
+                   seed: int | None = 0, test_rows=None) -> InfluenceTopK:
     """Per test example, the ``k`` training examples of largest influence, with intervals.
 
     Args:
@@ -99,7 +99,7 @@ class InfluencePairs(DifferenceEstimates):
 
 
 def influence_pairs(runs: RunSet, threshold: float, *, confidence: float = 0.95, method: str = "newcombe",
-                    n_boot: int = 2000, seed: int | None = None, test_rows=None) -> InfluencePairs:
+                    n_boot: int = 2000, seed: int | None = 0, test_rows=None) -> InfluencePairs:
     """Every (test, train) pair with influence estimate >= ``threshold``, with intervals.
 
     Two streamed passes over the counts (count per row, then fill), so memory is the output.
@@ -189,7 +189,7 @@ def _fill_bootstrap(args, spec: IntervalSpec, matrices, rows_per_chunk: int | No
 
 def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows_per_chunk: int | None = None,
                      intervals: bool = True, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                     seed: int | None = None, test_rows=None) -> InfluenceMatrix:
+                     seed: int | None = 0, test_rows=None) -> InfluenceMatrix:
     """The dense influence matrix with intervals, float32 (n_test, n_train) each.
 
     Newcombe intervals are computed inside the count kernel, pair by pair, and stored straight
@@ -233,7 +233,7 @@ def influence_matrix(runs: RunSet, *, out: str | os.PathLike | None = None, rows
 
 # ---------------------------------------------------------------------------- dispatcher
 def influence(runs: RunSet, *, top_k: int | None = None, threshold: float | None = None, full: bool = False,
-              confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000, seed: int | None = None,
+              confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000, seed: int | None = 0,
               out=None, rows_per_chunk: int | None = None, intervals: bool = True, test_rows=None):
     """Influence of training example i on test example j: accuracy on j when trained on i minus when not.
 

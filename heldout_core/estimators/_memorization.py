@@ -21,14 +21,15 @@ class MemorizationResult(DifferenceEstimates):
 
 
 def memorization(runs: RunSet, *, confidence: float = 0.95, method: str = "newcombe", n_boot: int = 2000,
-                 seed: int | None = None) -> MemorizationResult:
+                 seed: int | None = 0) -> MemorizationResult:
     """Memorization of each training example: accuracy on it when trained on it minus when not.
 
     Args:
         runs: runs at one subset ratio.
         confidence: two-sided level of the intervals.
         method: ``"newcombe"`` (default), ``"bootstrap"`` or ``"bca"``; see :mod:`heldout_core.intervals`.
-        n_boot, seed: bootstrap replicates and seed (bootstrap methods only).
+        n_boot, seed: bootstrap replicates and seed (bootstrap methods only); the default seed 0
+            makes a call reproducible, None draws a fresh one (not recorded).
     """
     runs = check_runs(runs)
     spec = interval_spec(confidence, method, n_boot, seed)
