@@ -25,6 +25,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from . import locks
+
 TEMP_SUFFIX = ".tmp"
 TEMP_MARK = ".heldout-"  # temporary files are .<name>.heldout-<8 random characters>.tmp
 
@@ -159,8 +161,6 @@ def staged_folder(out_dir: str | os.PathLike, job: str) -> Iterator[Path]:
     while the job runs and removed when it ends, whatever happens; publish the finished files
     with :func:`publish_files`. A killed job leaves it behind, unlocked: the next job of the
     same kind, ``heldout clean`` and ``heldout info`` find it (see :mod:`heldout_core.leftovers`)."""
-    from . import locks
-
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +196,6 @@ def publish_files(stage: Path, out_dir: Path, names: Sequence[str], *, overwrite
         FileExistsError: see ``overwrite``; IsADirectoryError: a name is taken by a folder (or
             anything but a file) in ``out_dir``; nothing is moved.
     """
-    from . import locks
-
     with locks.folder_locked(out_dir):
         for name in names:
             dest = out_dir / name

@@ -90,10 +90,6 @@ def _smallest(ok, low: int = 2, high: int = MAX_PLANNED_RUNS) -> int | None:
     return high
 
 
-def per_of(ratios) -> str:
-    return " per ratio" if len(ratios) > 1 else ""
-
-
 def _widths(successes, trials, weights, confidence):
     _, low, high = mover_wilson(successes, trials, weights, confidence)
     return high - low
@@ -186,6 +182,7 @@ def plan_runs(runs: RunSet | None, *, width: float, statistic: str = "memorizati
                      f"for the worst example; pilot records usually give a smaller, sharper answer."]
         return RunPlan(statistic, width, confidence, quantile, (ratio,), needed, None, None, needed, reasoning)
     profile, ratios, have = _profile(runs, statistic, ratio)
+    per = " per ratio" if len(ratios) > 1 else ""
     now = _quantile(_widths(*profile.observed, profile.weights, confidence), quantile)
     if not np.isfinite(now):
         raise ParameterError("runs", f"no {'pair' if statistic == 'influence' else 'example'} of the pilot records has a "
@@ -194,7 +191,7 @@ def plan_runs(runs: RunSet | None, *, width: float, statistic: str = "memorizati
     predicted_now = _quantile(profile.widths(have, confidence), quantile)
     needed = _smallest(lambda r: _quantile(profile.widths(r, confidence), quantile) <= width)
     if needed is None:
-        raise ParameterError("width", f"{{parameter}} {width:g} is not reached within {MAX_PLANNED_RUNS:,} runs{per_of(ratios)}: "
+        raise ParameterError("width", f"{{parameter}} {width:g} is not reached within {MAX_PLANNED_RUNS:,} runs{per}: "
                                       f"the {which} width would still be "
                                       f"{_quantile(profile.widths(MAX_PLANNED_RUNS, confidence), quantile):.2g}; "
                                       "ask for a wider interval.")
@@ -202,7 +199,6 @@ def plan_runs(runs: RunSet | None, *, width: float, statistic: str = "memorizati
         bound = min(runs_from_bound(width, r, confidence) for r in ratios)
     except ParameterError:
         bound = None
-    per = " per ratio" if len(ratios) > 1 else ""
     reasoning = [
         f"pilot: {have} runs{per} at ratio{'s' if len(ratios) > 1 else ''} {', '.join(f'{r:g}' for r in ratios)}; "
         f"the {which} {level} interval width of {statistic} is {now:.3f} now "

@@ -108,9 +108,9 @@ def _selection_words(runs: RunSet, positions: np.ndarray) -> np.ndarray:
     return run_mask_words(selected)
 
 
-def _memorization_of(runs: RunSet, words: np.ndarray) -> np.ndarray:
-    """Memorization estimates from the runs selected by ``words`` alone (no copy of the bits)."""
-    n_in, correct_in, n_out, correct_out = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
+def _memorization_of(counts: tuple) -> np.ndarray:
+    """Memorization estimates from a half's :func:`kernels.holdout_counts` (no copy of the bits)."""
+    n_in, correct_in, n_out, correct_out = counts
     with np.errstate(invalid="ignore", divide="ignore"):
         return (correct_in * n_out.astype(np.float64) - correct_out * n_in.astype(np.float64)) / (n_in * n_out.astype(np.float64))
 
@@ -137,14 +137,14 @@ def influence_sample(n_test: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_test - 1, min(n_test, INFLUENCE_SAMPLE)).round().astype(np.int64))
 
 
-def _half_for_influence(runs: RunSet, words: np.ndarray, n_selected: int, k: int, rows: np.ndarray):
+def _half_for_influence(runs: RunSet, words: np.ndarray, n_in: np.ndarray, n_selected: int, k: int,
+                        rows: np.ndarray):
     """A half's test bits for ``rows`` (masked to its runs: a small copy; the training bits are
-    used as they are), its n_in and totals, and each row's k-th largest estimate."""
+    used as they are), its totals, and each row's k-th largest estimate."""
     test_bits = np.ascontiguousarray(runs.correct_test_bits[rows] & words[None, :])
-    n_in, _, _, _ = kernels.holdout_counts(runs.train_mask_bits, runs.correct_train_bits, words)
     total = kernels.row_popcounts(test_bits)
     idx, cnt = kernels.influence_topk(runs.train_mask_bits, test_bits, n_in, total, n_selected, k)
-    return test_bits, n_in, total, kernels.kth_estimates(idx, cnt, n_in, total, n_selected, k)
+    return test_bits, total, kernels.kth_estimates(idx, cnt, n_in, total, n_selected, k)
 
 
 def expected_overlap(counts: np.ndarray, k: int) -> np.ndarray:
@@ -186,16 +186,18 @@ def split_half_reliability(runs: RunSet, *, ratio: float | None = None, top_k: i
     if len(a) < 2 or len(b) < 2:
         raise ParameterError("runs", f"split-half reliability needs at least 4 runs at ratio {ratio:g}, got {one.n_runs}.")
     words = [_selection_words(one, h) for h in (a, b)]
-    r_mem = _rank_correlation(*(_memorization_of(one, w) for w in words))
+    counts = [kernels.holdout_counts(one.train_mask_bits, one.correct_train_bits, w) for w in words]
+    r_mem = _rank_correlation(*(_memorization_of(c) for c in counts))
     r_cs = _rank_correlation(*(_cscore_of(runs, h) for h in split_halves(runs)))
     overlap = chance = None
     k = min(top_k, one.n_train)
     if one.n_test:
         rows = influence_sample(one.n_test)
-        (bits_a, n_in_a, total_a, cut_a), (bits_b, n_in_b, total_b, cut_b) = (
-            _half_for_influence(one, w, len(h), k, rows) for w, h in zip(words, (a, b)))
-        counts = kernels.cut_counts(one.train_mask_bits, bits_a, bits_b, n_in_a, n_in_b, total_a, total_b,
-                                    len(a), len(b), cut_a, cut_b)
-        overlap = float(np.mean(expected_overlap(counts, k))) / k
+        n_in_a, n_in_b = counts[0][0], counts[1][0]
+        (bits_a, total_a, cut_a), (bits_b, total_b, cut_b) = (
+            _half_for_influence(one, w, n_in, len(h), k, rows) for w, n_in, h in zip(words, (n_in_a, n_in_b), (a, b)))
+        where = kernels.cut_counts(one.train_mask_bits, bits_a, bits_b, n_in_a, n_in_b, total_a, total_b,
+                                   len(a), len(b), cut_a, cut_b)
+        overlap = float(np.mean(expected_overlap(where, k))) / k
         chance = k / one.n_train
     return Reliability((len(a), len(b)), r_mem, spearman_brown(r_mem), r_cs, spearman_brown(r_cs), overlap, chance, k)

@@ -21,8 +21,8 @@ from ..errors import HeldoutError
 from ..estimators import (ConsistencyResult, HighInfluencePairs, InfluenceTopK, MemorizationResult, consistency,
                           high_influence_pairs, influence_topk, memorization)
 from .. import kernels
-from ..bitpack import run_mask_words
-from ..npz import load_npz, npz_keys
+from ..bitpack import all_runs_words
+from ..npz import load_npz
 from ..records import RunSet
 
 MEMORIZATION_FILE, CSCORE_FILE = "memorization.npz", "cscore.npz"
@@ -92,8 +92,9 @@ def _nan_like(a: np.ndarray) -> np.ndarray:
     return np.full(a.shape, np.nan)
 
 
-def read_memorization(path: Path, n_train: int) -> tuple[MemorizationResult, float]:
-    """``memorization.npz`` as a result, and the subset ratio it was computed at (NaN if unsaid)."""
+def read_memorization(path: Path, n_train: int) -> tuple[MemorizationResult, float, bool]:
+    """``memorization.npz`` as a result, the subset ratio it was computed at (NaN if unsaid), and
+    whether the file holds the correct counts (zeros stand in for them otherwise)."""
     keys = ("estimate", "ci_low", "ci_high", "n_in", "n_out")
     arrays = _read(path, keys)
     _shaped(path, arrays, keys, (n_train,))
@@ -103,7 +104,7 @@ def read_memorization(path: Path, n_train: int) -> tuple[MemorizationResult, flo
                                 standard_error=arrays.get("standard_error", _nan_like(arrays["estimate"])),
                                 confidence=confidence, method=method, n_in=arrays["n_in"], n_out=arrays["n_out"],
                                 **counts)
-    return result, float(arrays.get("ratio", np.nan))
+    return result, float(arrays.get("ratio", np.nan)), "correct_in" in arrays
 
 
 def read_cscore(path: Path, n_train: int) -> ConsistencyResult:
@@ -166,16 +167,12 @@ def read_pairs(path: Path, n_train: int, n_test: int, confidence: float, method:
                               confidence=confidence, method=method, **interval)
 
 
-def _keys(path: Path) -> set[str]:
-    return npz_keys(path) or set()
-
-
 def _usable(scores_dir: Path | None, one: RunSet, ratio: float, notes: list[str]) -> tuple[Path | None, tuple | None]:
     """The score folder and its memorization, when its memorization.npz fits ``one``."""
     if scores_dir is None or not (scores_dir / MEMORIZATION_FILE).is_file():
         return None, None
     path = scores_dir / MEMORIZATION_FILE
-    mem, file_ratio = read_memorization(path, one.n_train)
+    mem, file_ratio, has_correct = read_memorization(path, one.n_train)
     runs_in_file = np.unique(mem.n_in + mem.n_out)
     if np.isfinite(file_ratio) and not np.isclose(file_ratio, ratio, rtol=0, atol=1e-9):
         notes.append(f"{path} is for subset ratio {file_ratio:g}, not {ratio:g}; the scores were recomputed.")
@@ -188,8 +185,8 @@ def _usable(scores_dir: Path | None, one: RunSet, ratio: float, notes: list[str]
     # the same number of runs is not the same runs: each example's counts must be the records'
     # (other seeds give other subsets; other training, other correctness)
     n_in, correct_in, _, _ = kernels.holdout_counts(one.train_mask_bits, one.correct_train_bits,
-                                                    run_mask_words(np.ones(one.n_runs, dtype=bool)))
-    if not np.array_equal(mem.n_in, n_in) or ("correct_in" in _keys(path) and not np.array_equal(mem.correct_in, correct_in)):
+                                                    all_runs_words(one.n_runs))
+    if not np.array_equal(mem.n_in, n_in) or (has_correct and not np.array_equal(mem.correct_in, correct_in)):
         notes.append(f"{path} was computed from other runs than these records (its per-example counts differ); "
                      f"the scores were recomputed (run heldout estimate on these records to refresh the files).")
         return None, None
